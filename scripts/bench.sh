@@ -1,0 +1,70 @@
+#!/bin/sh
+# Builds a Release tree and runs every benchmark with real counts, then counts the instructions
+# of one pet with callgrind (repeatable where wall-clock figures on a shared machine are not).
+#
+# Usage: scripts/bench.sh [build-dir]     (default: build-bench in the source tree)
+# Environment: JOBS (parallel build jobs, default 2), CALLGRIND_PETS (default 20000),
+#              SKIP_CALLGRIND=1 to leave out the callgrind table.
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build-bench}
+jobs=${JOBS:-2}
+pets=${CALLGRIND_PETS:-20000}
+benchmarks="bench_pet bench_footprint bench_timers bench_snapshot"
+
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DVMWDT_BUILD_TESTS=ON \
+      -DVMWDT_SANITIZE= >/dev/null
+# shellcheck disable=SC2086 # the list is meant to split into targets
+cmake --build "$build" -j "$jobs" --target $benchmarks
+bin=$build/tests/bench
+
+# Where and when: the figures mean little without the machine and its load.
+echo "== machine"
+echo "date:     $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "kernel:   $(uname -sr)"
+echo "cpu:      $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) x $(nproc)"
+echo "commit:   $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo "load avg: $(cut -d' ' -f1-3 /proc/loadavg) (before)"
+
+for b in $benchmarks; do
+    echo
+    echo "== $b"
+    "$bin/$b"
+done
+
+echo
+echo "load avg: $(cut -d' ' -f1-3 /proc/loadavg) (after)"
+
+# Instructions per operation: callgrind counts only inside the named function, and the
+# difference between a run of 2N and one of N operations removes one-time costs (lazy binding,
+# first-touch set-up), so the figure is the steady-state instruction count of one call.
+# Kernel work (the pread of a GUEST_TIME pet, the syscalls of crosvm's pet) is not counted.
+collected() {
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no \
+        --toggle-collect="$1" "$bin/bench_pet" --callgrind "$2" "$3" "$4" 2>&1 |
+        sed -n 's/.*Collected : \([0-9][0-9]*\).*/\1/p'
+}
+
+per_op() {
+    one=$(collected "$1" "$2" "$3" "$pets")
+    two=$(collected "$1" "$2" "$3" $((pets * 2)))
+    if [ -z "$one" ] || [ -z "$two" ]; then
+        echo "n/a"
+    else
+        echo $(((two - one) / pets))
+    fi
+}
+
+if [ "${SKIP_CALLGRIND:-0}" != 1 ] && command -v valgrind >/dev/null 2>&1; then
+    echo
+    echo "== callgrind: user-space instructions per operation (steady state, $pets vs $((pets * 2)) ops)"
+    printf '%-34s %14s\n' "operation" "instr/op"
+    for clock in HOST MONOTONIC THREAD_CPU GUEST_TIME; do
+        printf '%-34s %14s\n' "pet $clock (THREAD timers)" "$(per_op vmwdt_mmio_write "$clock" pet)"
+    done
+    for clock in MONOTONIC GUEST_TIME; do
+        printf '%-34s %14s\n' "read CURRENT_CNT $clock" "$(per_op vmwdt_mmio_read "$clock" read)"
+    done
+    printf '%-34s %14s\n' "crosvm pet (baseline)" "$(per_op 'crosvm_pet*' crosvm pet)"
+fi
