@@ -1,0 +1,534 @@
+/*
+ * The exported functions of libvmwdt.so.1: argument checks, the guest's register accesses, the
+ * clocks that feed the core, and the lifecycle (sleep, wake, snapshot, restore).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "wdt_device.h"
+#include "wdt_snapshot.h"
+
+/* Source identities for clocks that are not a thread's (see wdt_vclock_fold). */
+static const char wdt_src_host_now = 'n';
+static const char wdt_src_host_guest = 'h';
+
+/*
+ * Reads a caller's struct that begins with uint32_t size: fields it lacks read as 0, a tail the
+ * library does not know must be zero. A smaller struct must end on a field boundary (granule).
+ */
+static int wdt_read_sized(void *dst, size_t known, const void *src, size_t granule)
+{
+    uint32_t size;
+    const unsigned char *bytes = src;
+    memcpy(&size, src, sizeof(size));
+    if (size < sizeof(uint32_t) || (size < known && size % granule != 0))
+        return -EINVAL;
+    for (size_t i = known; i < size; i++)
+        if (bytes[i] != 0)
+            return -EINVAL;
+    memset(dst, 0, known);
+    memcpy(dst, src, size < known ? size : known);
+    return 0;
+}
+
+int64_t wdt_host_now(struct vmwdt *dev)
+{
+    if (dev->ops.now_ns != NULL)
+        return dev->ops.now_ns(dev->ops.opaque);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+/* A vCPU clock that needs a thread but has none, or whose thread's clock failed. */
+static int64_t wdt_fallback_now(struct vmwdt *dev, uint32_t cpu, enum wdt_clock_note why, int err)
+{
+    struct wdt_slot *s = &dev->slots[cpu];
+    if (wdt_vclock_note(&s->clock, why)) {
+        if (why == WDT_NOTE_FALLBACK_NO_THREAD)
+            wdt_logf(&dev->logger, LOG_NOTICE,
+                     "vCPU %u: no thread named with vmwdt_set_vcpu_thread: using host time", cpu);
+        else
+            wdt_logf(&dev->logger, LOG_ERR, "vCPU %u: reading its thread's clock failed (%s): "
+                     "using host time", cpu, strerror(-err));
+    }
+    return wdt_vclock_fold(&s->clock, &wdt_src_host_now, wdt_host_now(dev));
+}
+
+/* A raw reading of the thread-based clock kinds; 0 or -errno in *err. */
+static int64_t wdt_thread_raw(struct vmwdt *dev, uint32_t cpu, const struct wdt_thread *t, int *err)
+{
+    struct wdt_slot *s = &dev->slots[cpu];
+    int64_t guest = 0, cpu_ns = 0;
+    bool switched;
+    if (dev->clock == VMWDT_CLOCK_GUEST_TIME) {
+        *err = wdt_thread_guest_ns(t, &guest);
+        return guest;
+    }
+    if (dev->clock == VMWDT_CLOCK_THREAD_CPU) {
+        *err = wdt_thread_cpu_ns(t, &cpu_ns);
+        return cpu_ns;
+    }
+    *err = wdt_thread_guest_ns(t, &guest);
+    if (*err == 0)
+        *err = wdt_thread_cpu_ns(t, &cpu_ns);
+    if (*err != 0)
+        return 0;
+    int64_t raw = wdt_vclock_auto(&s->clock, t, guest, cpu_ns, &switched);
+    if (switched && wdt_vclock_note(&s->clock, WDT_NOTE_AUTO_SWITCH))
+        wdt_logf(&dev->logger, LOG_NOTICE, "vCPU %u: guest time stays frozen while its thread "
+                 "runs: measuring the thread's CPU time instead", cpu);
+    return raw;
+}
+
+int64_t wdt_guest_now(struct vmwdt *dev, uint32_t cpu)
+{
+    struct wdt_slot *s = &dev->slots[cpu];
+    switch (dev->clock) {
+    case VMWDT_CLOCK_HOST:
+        return wdt_vclock_fold(&s->clock, &wdt_src_host_guest,
+                               dev->ops.guest_time_ns(dev->ops.opaque, cpu));
+    case VMWDT_CLOCK_MONOTONIC:
+        return wdt_vclock_fold(&s->clock, &wdt_src_host_now, wdt_host_now(dev));
+    default:
+        break;
+    }
+    const struct wdt_thread *t = atomic_load(&s->thread);
+    if (t == NULL)
+        return wdt_fallback_now(dev, cpu, WDT_NOTE_FALLBACK_NO_THREAD, 0);
+    int err;
+    int64_t raw = wdt_thread_raw(dev, cpu, t, &err);
+    if (err != 0)
+        return wdt_fallback_now(dev, cpu, WDT_NOTE_FALLBACK_ERROR, err);
+    return wdt_vclock_fold(&s->clock, t, raw);
+}
+
+/* Logs a message the guest caused, within the rate limit. */
+__attribute__((format(printf, 2, 3)))
+static void wdt_guest_logf(struct vmwdt *dev, const char *fmt, ...)
+{
+    char msg[192];
+    uint64_t dropped;
+    va_list ap;
+    if (!wdt_ratelimit_allow(&dev->guest_log, wdt_host_now(dev), &dropped))
+        return;
+    if (dropped != 0)
+        wdt_logf(&dev->logger, LOG_WARNING, "%llu guest-caused messages suppressed",
+                 (unsigned long long)dropped);
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    wdt_logf(&dev->logger, LOG_WARNING, "%s", msg);
+}
+
+static int wdt_check_config(const struct vmwdt_config *c, const struct vmwdt_host_ops *o,
+                            const struct wdt_logger *lg)
+{
+    const char *why = NULL;
+    if (c->cpu_count < 1 || c->cpu_count > VMWDT_MAX_CPUS)
+        why = "cpu_count out of range 1..4096";
+    else if (c->clock > VMWDT_CLOCK_HOST)
+        why = "unknown clock";
+    else if (c->action > VMWDT_ACTION_NONE)
+        why = "unknown action";
+    else if (c->timers > VMWDT_TIMERS_EXTERNAL)
+        why = "unknown timers mode";
+    else if (c->flags != 0)
+        why = "unknown flags";
+    else if (c->clock == VMWDT_CLOCK_HOST && o->guest_time_ns == NULL)
+        why = "VMWDT_CLOCK_HOST needs host_ops.guest_time_ns";
+    if (why == NULL)
+        return 0;
+    wdt_logf(lg, LOG_ERR, "vmwdt_create: %s", why);
+    return -EINVAL;
+}
+
+static void wdt_free_device(struct vmwdt *dev)
+{
+    for (uint32_t i = 0; dev->slots != NULL && i < dev->cpu_count; i++) {
+        struct wdt_slot *s = &dev->slots[i];
+        struct wdt_thread *t = atomic_load(&s->thread);
+        if (t != NULL) {
+            wdt_thread_close(t);
+            free(t);
+        }
+        wdt_vclock_fini(&s->clock);
+        pthread_mutex_destroy(&s->lock);
+    }
+    for (struct wdt_retired *r = dev->retired, *next; r != NULL; r = next) {
+        next = r->next;
+        wdt_thread_close(r->thread);
+        free(r->thread);
+        free(r);
+    }
+    wdt_ratelimit_fini(&dev->guest_log);
+    pthread_mutex_destroy(&dev->retired_lock);
+    pthread_mutex_destroy(&dev->life_lock);
+    free(dev->slots);
+    free(dev);
+}
+
+static int wdt_alloc_slots(struct vmwdt *dev)
+{
+    void *mem;
+    if (posix_memalign(&mem, 64, (size_t)dev->cpu_count * sizeof(struct wdt_slot)) != 0)
+        return -ENOMEM;
+    memset(mem, 0, (size_t)dev->cpu_count * sizeof(struct wdt_slot));
+    dev->slots = mem;
+    for (uint32_t i = 0; i < dev->cpu_count; i++) {
+        struct wdt_slot *s = &dev->slots[i];
+        pthread_mutex_init(&s->lock, NULL);
+        wdt_vcpu_init(&s->core);
+        wdt_vclock_init(&s->clock);
+        atomic_init(&s->thread, NULL);
+        atomic_init(&s->heap_key, INT64_MAX);
+    }
+    return 0;
+}
+
+VMWDT_EXPORT uint32_t vmwdt_abi_version(void)
+{
+    return ((uint32_t)VMWDT_ABI_MAJOR << 16) | VMWDT_ABI_MINOR;
+}
+
+VMWDT_EXPORT const char *vmwdt_strerror(int err)
+{
+    if (err == 0)
+        return "Success";
+    const char *s = strerrordesc_np(err < 0 ? -err : err);
+    return s != NULL ? s : "Unknown error";
+}
+
+VMWDT_EXPORT int vmwdt_create(const struct vmwdt_config *cfg, const struct vmwdt_host_ops *ops,
+                              vmwdt **out)
+{
+    struct vmwdt_config c;
+    struct vmwdt_host_ops o;
+    pthread_mutexattr_t attr;
+    memset(&o, 0, sizeof(o));
+    if (cfg == NULL || out == NULL)
+        return -EINVAL;
+    if (ops != NULL && wdt_read_sized(&o, sizeof(o), ops, sizeof(void *)) != 0)
+        return -EINVAL;
+    struct wdt_logger lg = {.fn = o.log, .opaque = o.opaque};
+    if (wdt_read_sized(&c, sizeof(c), cfg, sizeof(uint32_t)) != 0) {
+        wdt_logf(&lg, LOG_ERR, "vmwdt_create: bad struct vmwdt_config size or non-zero tail");
+        return -EINVAL;
+    }
+    int rc = wdt_check_config(&c, &o, &lg);
+    if (rc != 0)
+        return rc;
+    struct vmwdt *dev = calloc(1, sizeof(*dev));
+    if (dev == NULL)
+        return -ENOMEM;
+    dev->cpu_count = c.cpu_count;
+    dev->clock = c.clock;
+    dev->action = (enum wdt_action)c.action;
+    dev->ops = o;
+    dev->logger = lg;
+    wdt_ratelimit_init(&dev->guest_log);
+    pthread_mutex_init(&dev->retired_lock, NULL);
+    /* Recursive: a callback run from sleep, wake, snapshot or restore may call them again. */
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&dev->life_lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+    atomic_init(&dev->activated, false);
+    if (wdt_alloc_slots(dev) != 0 || wdt_rt_init(dev, c.timers == VMWDT_TIMERS_EXTERNAL) != 0) {
+        wdt_free_device(dev);
+        return -ENOMEM;
+    }
+    *out = dev;
+    return 0;
+}
+
+VMWDT_EXPORT void vmwdt_destroy(vmwdt *dev)
+{
+    if (dev == NULL)
+        return;
+    wdt_rt_fini(dev);
+    wdt_free_device(dev);
+}
+
+VMWDT_EXPORT int vmwdt_set_vcpu_thread(vmwdt *dev, uint32_t cpu, int32_t pid, int32_t tid)
+{
+    if (dev == NULL || cpu >= dev->cpu_count || pid <= 0 || tid <= 0)
+        return -EINVAL;
+    bool need_stat = dev->clock == VMWDT_CLOCK_AUTO || dev->clock == VMWDT_CLOCK_GUEST_TIME;
+    struct wdt_thread *t = malloc(sizeof(*t));
+    struct wdt_retired *r = malloc(sizeof(*r));
+    if (t == NULL || r == NULL) {
+        free(t);
+        free(r);
+        return -ENOMEM;
+    }
+    int rc = wdt_thread_open(t, pid, tid, need_stat);
+    if (rc != 0) {
+        wdt_logf(&dev->logger, LOG_ERR, "vCPU %u: thread %d of process %d: %s", cpu, tid, pid,
+                 strerror(-rc));
+        free(t);
+        free(r);
+        return rc;
+    }
+    struct wdt_thread *old = atomic_exchange(&dev->slots[cpu].thread, t);
+    if (old == NULL) {
+        free(r);
+        return 0;
+    }
+    /* A reader may still hold the old thread: keep it until destroy. */
+    r->thread = old;
+    pthread_mutex_lock(&dev->retired_lock);
+    r->next = dev->retired;
+    dev->retired = r;
+    pthread_mutex_unlock(&dev->retired_lock);
+    return 0;
+}
+
+/* Checks a guest access; returns the vCPU slot's index or -EINVAL (logged). */
+static int wdt_check_access(struct vmwdt *dev, uint64_t offset, const void *data, uint32_t len,
+                            const char *what)
+{
+    if (dev == NULL || data == NULL)
+        return -EINVAL;
+    if (len != 4 || offset % 4 != 0 || offset / VMWDT_REG_STRIDE >= dev->cpu_count) {
+        wdt_guest_logf(dev, "refused guest %s of %u bytes at offset 0x%llx", what, len,
+                       (unsigned long long)offset);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static uint32_t wdt_le32_load(const void *p)
+{
+    const unsigned char *b = p;
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static void wdt_le32_store(void *p, uint32_t v)
+{
+    unsigned char *b = p;
+    b[0] = (unsigned char)v;
+    b[1] = (unsigned char)(v >> 8);
+    b[2] = (unsigned char)(v >> 16);
+    b[3] = (unsigned char)(v >> 24);
+}
+
+VMWDT_EXPORT int vmwdt_mmio_write(vmwdt *dev, uint64_t offset, const void *data, uint32_t len)
+{
+    int rc = wdt_check_access(dev, offset, data, len, "write");
+    if (rc != 0)
+        return rc;
+    uint32_t cpu = (uint32_t)(offset / VMWDT_REG_STRIDE);
+    uint32_t reg = (uint32_t)(offset % VMWDT_REG_STRIDE);
+    uint32_t val = wdt_le32_load(data);
+    struct wdt_slot *s = &dev->slots[cpu];
+    int64_t guest = 0;
+    if (reg == VMWDT_REG_STATUS || reg == VMWDT_REG_LOAD_CNT)
+        guest = wdt_guest_now(dev, cpu);
+    pthread_mutex_lock(&s->lock);
+    enum wdt_write_result res = wdt_vcpu_write(&s->core, reg, val, guest);
+    int64_t left = wdt_vcpu_remaining(&s->core, guest);
+    pthread_mutex_unlock(&s->lock);
+    switch (res) {
+    case WDT_WRITE_ARMED: {
+        atomic_store(&dev->activated, true);
+        int64_t now = wdt_host_now(dev);
+        wdt_rt_schedule(dev, cpu, wdt_deadline_after(now, left), now);
+        return 0;
+    }
+    case WDT_WRITE_DONE:
+        return 0;
+    case WDT_WRITE_REFUSED_FREQ0:
+        wdt_guest_logf(dev, "vCPU %u: %s refused: CLOCK_FREQ_HZ is 0", cpu,
+                       reg == VMWDT_REG_STATUS ? "enable" : "pet");
+        return -EINVAL;
+    case WDT_WRITE_REFUSED_RO:
+        wdt_guest_logf(dev, "vCPU %u: write to read-only CURRENT_CNT ignored", cpu);
+        return -EINVAL;
+    default:
+        return -EINVAL;
+    }
+}
+
+VMWDT_EXPORT int vmwdt_mmio_read(vmwdt *dev, uint64_t offset, void *data, uint32_t len)
+{
+    int rc = wdt_check_access(dev, offset, data, len, "read");
+    if (rc != 0) {
+        if (data != NULL)
+            memset(data, 0, len);
+        return rc;
+    }
+    uint32_t cpu = (uint32_t)(offset / VMWDT_REG_STRIDE);
+    uint32_t reg = (uint32_t)(offset % VMWDT_REG_STRIDE);
+    struct wdt_slot *s = &dev->slots[cpu];
+    int64_t guest = reg == VMWDT_REG_CURRENT_CNT ? wdt_guest_now(dev, cpu) : 0;
+    pthread_mutex_lock(&s->lock);
+    uint32_t val = wdt_vcpu_read(&s->core, reg, guest);
+    pthread_mutex_unlock(&s->lock);
+    wdt_le32_store(data, val);
+    return 0;
+}
+
+/* Freezes every vCPU's budget; the device is asleep (life_lock held). */
+static void wdt_freeze_all(struct vmwdt *dev)
+{
+    wdt_rt_sleep(dev);
+    for (uint32_t i = 0; i < dev->cpu_count; i++) {
+        struct wdt_slot *s = &dev->slots[i];
+        int64_t guest = wdt_guest_now(dev, i);
+        pthread_mutex_lock(&s->lock);
+        wdt_vcpu_freeze(&s->core, guest);
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
+VMWDT_EXPORT int vmwdt_sleep(vmwdt *dev)
+{
+    if (dev == NULL)
+        return -EINVAL;
+    pthread_mutex_lock(&dev->life_lock);
+    if (!dev->rt.asleep)
+        wdt_freeze_all(dev);
+    pthread_mutex_unlock(&dev->life_lock);
+    wdt_rt_reap(dev);
+    return 0;
+}
+
+VMWDT_EXPORT int vmwdt_wake(vmwdt *dev)
+{
+    if (dev == NULL)
+        return -EINVAL;
+    wdt_rt_reap(dev);
+    pthread_mutex_lock(&dev->life_lock);
+    if (dev->rt.asleep) {
+        wdt_rt_wake(dev);
+        for (uint32_t i = 0; i < dev->cpu_count; i++) {
+            struct wdt_slot *s = &dev->slots[i];
+            int64_t guest = wdt_guest_now(dev, i);
+            pthread_mutex_lock(&s->lock);
+            wdt_vcpu_thaw(&s->core, guest);
+            int64_t left = wdt_vcpu_remaining(&s->core, guest);
+            pthread_mutex_unlock(&s->lock);
+            if (left >= 0) {
+                int64_t now = wdt_host_now(dev);
+                wdt_rt_schedule(dev, i, wdt_deadline_after(now, left), now);
+            }
+        }
+    }
+    pthread_mutex_unlock(&dev->life_lock);
+    return 0;
+}
+
+/* One vCPU's state as the snapshot document states it. */
+static void wdt_snap_from_core(struct wdt_snap_vcpu *d, const struct wdt_vcpu *v, int64_t guest)
+{
+    int64_t left = wdt_vcpu_remaining(v, guest);
+    memset(d, 0, sizeof(*d));
+    d->is_enabled = v->enabled;
+    d->timer_freq_hz = v->freq;
+    d->load_cnt = v->load;
+    d->last_guest_time_ms = v->base_ns / 1000000;
+    d->budget_ns = left > 0 ? left : 0;
+    d->window_ns = v->window_ns;
+    d->stall_evt_ppi_triggered = v->raised;
+    d->stopped = v->phase == WDT_PHASE_STOPPED;
+}
+
+/* The core state a snapshot entry describes, frozen (the device restores asleep). */
+static void wdt_core_from_snap(struct wdt_vcpu *v, const struct wdt_snap_vcpu *d)
+{
+    wdt_vcpu_init(v);
+    v->freq = d->timer_freq_hz;
+    v->load = d->load_cnt;
+    v->win_freq = d->timer_freq_hz;
+    v->enabled = d->is_enabled;
+    v->raised = d->stall_evt_ppi_triggered;
+    v->frozen = true;
+    v->window_ns = d->window_ns;
+    v->budget_ns = d->budget_ns;
+    if (!d->is_enabled)
+        v->phase = WDT_PHASE_IDLE;
+    else if (d->stopped)
+        v->phase = WDT_PHASE_STOPPED;
+    else if (d->stall_evt_ppi_triggered)
+        v->phase = WDT_PHASE_SECOND;
+    else
+        v->phase = WDT_PHASE_FIRST;
+}
+
+VMWDT_EXPORT int vmwdt_snapshot_json(vmwdt *dev, char **json)
+{
+    if (dev == NULL || json == NULL)
+        return -EINVAL;
+    struct wdt_snap snap = {.cpu_count = dev->cpu_count};
+    snap.vcpus = calloc(dev->cpu_count, sizeof(*snap.vcpus));
+    if (snap.vcpus == NULL)
+        return -ENOMEM;
+    pthread_mutex_lock(&dev->life_lock);
+    snap.activated = atomic_load(&dev->activated);
+    for (uint32_t i = 0; i < dev->cpu_count; i++) {
+        struct wdt_slot *s = &dev->slots[i];
+        int64_t guest = wdt_guest_now(dev, i);
+        pthread_mutex_lock(&s->lock);
+        wdt_snap_from_core(&snap.vcpus[i], &s->core, guest);
+        pthread_mutex_unlock(&s->lock);
+    }
+    pthread_mutex_unlock(&dev->life_lock);
+    int rc = wdt_snap_encode(&snap, json);
+    free(snap.vcpus);
+    return rc;
+}
+
+static void wdt_snap_log(void *ctx, int level, const char *msg)
+{
+    wdt_logf(ctx, level, "vmwdt_restore_json: %s", msg);
+}
+
+VMWDT_EXPORT int vmwdt_restore_json(vmwdt *dev, const char *json)
+{
+    struct wdt_snap snap;
+    if (dev == NULL || json == NULL)
+        return -EINVAL;
+    int rc = wdt_snap_decode(json, dev->cpu_count, &snap, wdt_snap_log, &dev->logger);
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&dev->life_lock);
+    if (!dev->rt.asleep)
+        wdt_freeze_all(dev);
+    for (uint32_t i = 0; i < dev->cpu_count; i++) {
+        struct wdt_slot *s = &dev->slots[i];
+        pthread_mutex_lock(&s->lock);
+        wdt_core_from_snap(&s->core, &snap.vcpus[i]);
+        pthread_mutex_unlock(&s->lock);
+    }
+    atomic_store(&dev->activated, snap.activated);
+    pthread_mutex_unlock(&dev->life_lock);
+    wdt_snap_release(&snap);
+    wdt_rt_reap(dev);
+    return 0;
+}
+
+VMWDT_EXPORT void vmwdt_free(void *p)
+{
+    free(p);
+}
+
+VMWDT_EXPORT int64_t vmwdt_next_deadline_ns(vmwdt *dev)
+{
+    if (dev == NULL || !dev->rt.external)
+        return INT64_MAX;
+    return wdt_rt_next_deadline(dev);
+}
+
+VMWDT_EXPORT int vmwdt_run_due(vmwdt *dev, int64_t now_ns)
+{
+    if (dev == NULL || !dev->rt.external)
+        return -EINVAL;
+    return wdt_rt_run_due(dev, now_ns);
+}

@@ -1,0 +1,113 @@
+/*
+ * The device: per-vCPU slots (core state, clock, place in the timer heap) and the timer runtime.
+ *
+ * Locks, and what each guards:
+ * - slot->lock: that vCPU's core state. Taken by that vCPU's MMIO calls and by the timer
+ *   runtime when it checks that vCPU; never held across a clock read or a callback.
+ * - rt.lock: the deadline heap, the timerfd and the worker's state. Held only for heap
+ *   operations; a pet that moves its deadline later does not take it (see wdt_rt_schedule).
+ * - life_lock: serialises sleep, wake, snapshot and restore with each other.
+ * Order: life_lock, then slot->lock, then rt.lock. No callback runs with any of them held.
+ */
+#ifndef WDT_DEVICE_H
+#define WDT_DEVICE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmwdt.h"
+#include "wdt_clock.h"
+#include "wdt_core.h"
+#include "wdt_log.h"
+
+/* THREAD timers: a countdown whose guest clock lags is checked again no sooner than this. */
+#define WDT_RECHECK_MIN_NS 1000000ll
+
+struct wdt_heap_entry {
+    int64_t key; /* host time at which to check the vCPU */
+    uint32_t cpu;
+};
+
+struct wdt_slot {
+    pthread_mutex_t lock;
+    struct wdt_vcpu core;
+    struct wdt_vclock clock;
+    _Atomic(struct wdt_thread *) thread; /* NULL until vmwdt_set_vcpu_thread */
+    /* The heap key this vCPU sits under (INT64_MAX: not in the heap). A key never lies later
+     * than the vCPU's true deadline, so a pet that moves the deadline later leaves it alone
+     * and the runtime re-queues the vCPU when the old key comes up. */
+    _Atomic int64_t heap_key;
+    uint32_t heap_pos; /* guarded by rt.lock */
+} __attribute__((aligned(64)));
+
+struct wdt_runtime {
+    pthread_mutex_t lock;
+    struct wdt_heap_entry *heap; /* binary min-heap on key, one entry per vCPU at most */
+    uint32_t heap_len;
+    bool asleep;        /* the device sleeps: nothing is queued */
+    bool external;      /* VMWDT_TIMERS_EXTERNAL */
+    /* THREAD timers only. */
+    int timer_fd;       /* -1 until the worker first starts */
+    bool worker_running;
+    uint64_t gen;       /* a worker runs while this equals the value it was started with */
+    pthread_t worker;
+    int64_t armed;      /* host time the timerfd is armed for; INT64_MAX: disarmed */
+    pthread_t *zombies; /* stopped workers not yet joined */
+    uint32_t zombie_len;
+    uint32_t zombie_cap;
+};
+
+/* A retired thread clock, kept until destroy because a concurrent read may still use it. */
+struct wdt_retired {
+    struct wdt_retired *next;
+    struct wdt_thread *thread;
+};
+
+struct vmwdt {
+    uint32_t cpu_count;
+    enum vmwdt_clock clock;
+    enum wdt_action action;
+    struct vmwdt_host_ops ops;
+    struct wdt_logger logger;
+    struct wdt_ratelimit guest_log;
+    struct wdt_slot *slots;
+    struct wdt_runtime rt;
+    pthread_mutex_t life_lock;
+    atomic_bool activated;
+    pthread_mutex_t retired_lock;
+    struct wdt_retired *retired;
+};
+
+/* Host time: ops.now_ns(), or CLOCK_MONOTONIC. */
+int64_t wdt_host_now(struct vmwdt *dev);
+
+/* The vCPU's guest clock as its device's clock kind measures it. Takes no lock but the clock's. */
+int64_t wdt_guest_now(struct vmwdt *dev, uint32_t cpu);
+
+/* Saturating host_now + delta, below INT64_MAX (which means "nothing"). */
+int64_t wdt_deadline_after(int64_t host_now, int64_t delta);
+
+int wdt_rt_init(struct vmwdt *dev, bool external);
+void wdt_rt_fini(struct vmwdt *dev);
+
+/* Queues a check of vCPU cpu at host time deadline (host_now: the current host time). */
+void wdt_rt_schedule(struct vmwdt *dev, uint32_t cpu, int64_t deadline, int64_t host_now);
+
+/* Handles every check due at or before now; returns how many events fired. */
+int wdt_rt_run_due(struct vmwdt *dev, int64_t now);
+
+/* The earliest queued check; INT64_MAX when none. */
+int64_t wdt_rt_next_deadline(struct vmwdt *dev);
+
+/*
+ * Sleep: empties the queue and tells the worker to stop. Wake: lets checks be queued again (the
+ * worker starts with the first). Reap: joins stopped workers but the calling thread; call it
+ * with no lock held, so that a worker still inside a callback can finish.
+ */
+void wdt_rt_sleep(struct vmwdt *dev);
+void wdt_rt_wake(struct vmwdt *dev);
+void wdt_rt_reap(struct vmwdt *dev);
+
+#endif /* WDT_DEVICE_H */

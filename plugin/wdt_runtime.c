@@ -1,0 +1,381 @@
+/*
+ * The timer runtime: a min-heap of host deadlines, one entry per vCPU at most, served either by
+ * one worker thread sleeping on one timerfd (THREAD) or by the host's calls to vmwdt_run_due()
+ * (EXTERNAL). The number of descriptors does not depend on the number of vCPUs.
+ *
+ * A heap key is only ever a lower bound of when the vCPU can expire: when it comes up, the
+ * vCPU's guest clock is read and the core says whether the window really ended; if not, the
+ * vCPU is queued again for when it can end at the earliest (guest clocks never run faster than
+ * host time). So pets, which push deadlines later, never touch the heap.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wdt_device.h"
+
+int64_t wdt_deadline_after(int64_t host_now, int64_t delta)
+{
+    if (delta < 0)
+        delta = 0;
+    if (host_now > 0 && delta >= INT64_MAX - 1 - host_now)
+        return INT64_MAX - 1;
+    return host_now + delta;
+}
+
+/* Heap primitives; rt.lock held. */
+
+static void wdt_heap_set(struct vmwdt *dev, uint32_t pos, struct wdt_heap_entry e)
+{
+    dev->rt.heap[pos] = e;
+    dev->slots[e.cpu].heap_pos = pos;
+}
+
+static void wdt_heap_up(struct vmwdt *dev, uint32_t pos)
+{
+    struct wdt_heap_entry e = dev->rt.heap[pos];
+    while (pos > 0) {
+        uint32_t parent = (pos - 1) / 2;
+        if (dev->rt.heap[parent].key <= e.key)
+            break;
+        wdt_heap_set(dev, pos, dev->rt.heap[parent]);
+        pos = parent;
+    }
+    wdt_heap_set(dev, pos, e);
+}
+
+static void wdt_heap_down(struct vmwdt *dev, uint32_t pos)
+{
+    struct wdt_runtime *rt = &dev->rt;
+    struct wdt_heap_entry e = rt->heap[pos];
+    for (;;) {
+        uint32_t child = 2 * pos + 1;
+        if (child >= rt->heap_len)
+            break;
+        if (child + 1 < rt->heap_len && rt->heap[child + 1].key < rt->heap[child].key)
+            child++;
+        if (e.key <= rt->heap[child].key)
+            break;
+        wdt_heap_set(dev, pos, rt->heap[child]);
+        pos = child;
+    }
+    wdt_heap_set(dev, pos, e);
+}
+
+static uint32_t wdt_heap_pop(struct vmwdt *dev)
+{
+    struct wdt_runtime *rt = &dev->rt;
+    uint32_t cpu = rt->heap[0].cpu;
+    atomic_store(&dev->slots[cpu].heap_key, INT64_MAX);
+    if (--rt->heap_len > 0) {
+        wdt_heap_set(dev, 0, rt->heap[rt->heap_len]);
+        wdt_heap_down(dev, 0);
+    }
+    return cpu;
+}
+
+static void wdt_heap_clear(struct vmwdt *dev)
+{
+    for (uint32_t i = 0; i < dev->rt.heap_len; i++)
+        atomic_store(&dev->slots[dev->rt.heap[i].cpu].heap_key, INT64_MAX);
+    dev->rt.heap_len = 0;
+}
+
+/* The worker's timer; rt.lock held. */
+
+static void wdt_timer_arm(struct vmwdt *dev, int64_t deadline, int64_t host_now)
+{
+    struct wdt_runtime *rt = &dev->rt;
+    struct itimerspec its;
+    int flags = 0;
+    memset(&its, 0, sizeof(its));
+    if (deadline != INT64_MAX) {
+        int64_t at;
+        if (dev->ops.now_ns == NULL) {
+            /* Host time is CLOCK_MONOTONIC itself: arm absolutely, with no drift. */
+            at = deadline > 0 ? deadline : 1;
+            flags = TFD_TIMER_ABSTIME;
+        } else {
+            at = deadline > host_now ? deadline - host_now : 1;
+        }
+        its.it_value.tv_sec = at / 1000000000;
+        its.it_value.tv_nsec = at % 1000000000;
+    }
+    timerfd_settime(rt->timer_fd, flags, &its, NULL);
+    rt->armed = deadline;
+}
+
+static void *wdt_worker_main(void *arg);
+
+/* What a worker thread is started with: it runs while rt.gen still equals gen. */
+struct wdt_worker_arg {
+    struct vmwdt *dev;
+    uint64_t gen;
+};
+
+/* Makes a blocked worker return from read() at once. */
+static void wdt_timer_poke(struct wdt_runtime *rt)
+{
+    struct itimerspec its = {.it_value = {.tv_sec = 0, .tv_nsec = 1}};
+    timerfd_settime(rt->timer_fd, 0, &its, NULL);
+    rt->armed = 1;
+}
+
+static void wdt_worker_start(struct vmwdt *dev)
+{
+    struct wdt_runtime *rt = &dev->rt;
+    sigset_t all, old;
+    if (rt->worker_running || rt->external || rt->asleep)
+        return;
+    if (rt->timer_fd < 0) {
+        rt->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+        if (rt->timer_fd < 0) {
+            wdt_logf(&dev->logger, LOG_ERR, "timerfd_create failed: %s", strerror(errno));
+            return;
+        }
+    }
+    struct wdt_worker_arg *arg = malloc(sizeof(*arg));
+    if (arg == NULL) {
+        wdt_logf(&dev->logger, LOG_ERR, "cannot start the timer thread: out of memory");
+        return;
+    }
+    arg->dev = dev;
+    arg->gen = ++rt->gen;
+    /* The worker takes no signal meant for the host's threads. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_create(&rt->worker, NULL, wdt_worker_main, arg) == 0) {
+        rt->worker_running = true;
+        /* Whatever an older worker armed, the new one must look at the heap first. */
+        wdt_timer_poke(rt);
+    } else {
+        wdt_logf(&dev->logger, LOG_ERR, "cannot start the timer thread");
+        free(arg);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void wdt_rt_schedule(struct vmwdt *dev, uint32_t cpu, int64_t deadline, int64_t host_now)
+{
+    struct wdt_slot *s = &dev->slots[cpu];
+    struct wdt_runtime *rt = &dev->rt;
+    if (deadline >= atomic_load(&s->heap_key))
+        return;
+    pthread_mutex_lock(&rt->lock);
+    int64_t key = atomic_load(&s->heap_key);
+    if (!rt->asleep && deadline < key) {
+        atomic_store(&s->heap_key, deadline);
+        if (key == INT64_MAX) {
+            rt->heap[rt->heap_len].key = deadline;
+            rt->heap[rt->heap_len].cpu = cpu;
+            s->heap_pos = rt->heap_len++;
+        } else {
+            rt->heap[s->heap_pos].key = deadline;
+        }
+        wdt_heap_up(dev, s->heap_pos);
+        if (!rt->external) {
+            wdt_worker_start(dev);
+            if (rt->worker_running && deadline < rt->armed)
+                wdt_timer_arm(dev, deadline, host_now);
+        }
+    }
+    pthread_mutex_unlock(&rt->lock);
+}
+
+static void wdt_fire(struct vmwdt *dev, uint32_t cpu, enum wdt_event ev)
+{
+    const struct vmwdt_host_ops *ops = &dev->ops;
+    switch (ev) {
+    case WDT_EVENT_IRQ:
+        wdt_logf(&dev->logger, LOG_WARNING, "vCPU %u stalled: raising its interrupt", cpu);
+        if (ops->raise_irq != NULL)
+            ops->raise_irq(ops->opaque, cpu);
+        break;
+    case WDT_EVENT_RESET:
+        wdt_logf(&dev->logger, LOG_ERR, "vCPU %u stalled: requesting a VM reset", cpu);
+        if (ops->request_reset != NULL)
+            ops->request_reset(ops->opaque, cpu);
+        break;
+    case WDT_EVENT_LOGGED:
+        wdt_logf(&dev->logger, LOG_WARNING, "vCPU %u stalled (action: none)", cpu);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Checks one vCPU whose key came up at host time now; returns 1 if an event fired. */
+static int wdt_service(struct vmwdt *dev, uint32_t cpu, int64_t now)
+{
+    struct wdt_slot *s = &dev->slots[cpu];
+    int64_t guest = wdt_guest_now(dev, cpu);
+    int64_t left;
+    pthread_mutex_lock(&s->lock);
+    enum wdt_event ev = wdt_vcpu_expire(&s->core, dev->action, guest, &left);
+    pthread_mutex_unlock(&s->lock);
+    if (left >= 0) {
+        /* A guest clock that lagged host time is polled no faster than this, so that a paused
+         * vCPU close to its deadline cannot keep the worker busy. */
+        if (ev == WDT_EVENT_NONE && !dev->rt.external && left < WDT_RECHECK_MIN_NS)
+            left = WDT_RECHECK_MIN_NS;
+        wdt_rt_schedule(dev, cpu, wdt_deadline_after(now, left), now);
+    }
+    wdt_fire(dev, cpu, ev);
+    return ev != WDT_EVENT_NONE;
+}
+
+int wdt_rt_run_due(struct vmwdt *dev, int64_t now)
+{
+    struct wdt_runtime *rt = &dev->rt;
+    int fired = 0;
+    for (;;) {
+        pthread_mutex_lock(&rt->lock);
+        if (rt->asleep || rt->heap_len == 0 || rt->heap[0].key > now) {
+            pthread_mutex_unlock(&rt->lock);
+            return fired;
+        }
+        uint32_t cpu = wdt_heap_pop(dev);
+        pthread_mutex_unlock(&rt->lock);
+        fired += wdt_service(dev, cpu, now);
+    }
+}
+
+int64_t wdt_rt_next_deadline(struct vmwdt *dev)
+{
+    struct wdt_runtime *rt = &dev->rt;
+    pthread_mutex_lock(&rt->lock);
+    int64_t next = (rt->asleep || rt->heap_len == 0) ? INT64_MAX : rt->heap[0].key;
+    pthread_mutex_unlock(&rt->lock);
+    return next;
+}
+
+/* A stopped worker: whoever stops it, or the next sleep, wake or destroy, joins it. */
+static int wdt_zombie_add(struct wdt_runtime *rt, pthread_t thread)
+{
+    if (rt->zombie_len == rt->zombie_cap) {
+        uint32_t cap = rt->zombie_cap ? 2 * rt->zombie_cap : 4;
+        pthread_t *z = realloc(rt->zombies, cap * sizeof(*z));
+        if (z == NULL)
+            return -ENOMEM;
+        rt->zombies = z;
+        rt->zombie_cap = cap;
+    }
+    rt->zombies[rt->zombie_len++] = thread;
+    return 0;
+}
+
+/* Ends the loop of a worker whose generation is over; rt.lock held and released. */
+static bool wdt_worker_done(struct wdt_runtime *rt, uint64_t gen)
+{
+    if (rt->gen == gen)
+        return false;
+    /* This thread may have taken the expiry meant for a newer worker: hand it on. */
+    if (rt->worker_running)
+        wdt_timer_poke(rt);
+    pthread_mutex_unlock(&rt->lock);
+    return true;
+}
+
+static void *wdt_worker_main(void *varg)
+{
+    struct wdt_worker_arg arg = *(struct wdt_worker_arg *)varg;
+    struct vmwdt *dev = arg.dev;
+    struct wdt_runtime *rt = &dev->rt;
+    free(varg);
+    for (;;) {
+        pthread_mutex_lock(&rt->lock);
+        if (wdt_worker_done(rt, arg.gen))
+            return NULL;
+        pthread_mutex_unlock(&rt->lock);
+        int64_t now = wdt_host_now(dev);
+        wdt_rt_run_due(dev, now);
+        pthread_mutex_lock(&rt->lock);
+        if (wdt_worker_done(rt, arg.gen))
+            return NULL;
+        wdt_timer_arm(dev, rt->heap_len > 0 ? rt->heap[0].key : INT64_MAX, now);
+        pthread_mutex_unlock(&rt->lock);
+        uint64_t expirations;
+        if (read(rt->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EINTR) {
+            wdt_logf(&dev->logger, LOG_ERR, "timer thread: read failed: %s", strerror(errno));
+            return NULL;
+        }
+    }
+}
+
+void wdt_rt_sleep(struct vmwdt *dev)
+{
+    struct wdt_runtime *rt = &dev->rt;
+    pthread_mutex_lock(&rt->lock);
+    rt->asleep = true;
+    wdt_heap_clear(dev);
+    if (rt->worker_running) {
+        rt->worker_running = false;
+        rt->gen++;
+        wdt_timer_poke(rt);
+        if (wdt_zombie_add(rt, rt->worker) != 0)
+            wdt_logf(&dev->logger, LOG_ERR, "out of memory: a stopped timer thread is detached");
+    }
+    pthread_mutex_unlock(&rt->lock);
+}
+
+void wdt_rt_reap(struct vmwdt *dev)
+{
+    struct wdt_runtime *rt = &dev->rt;
+    for (;;) {
+        pthread_t victim;
+        bool found = false;
+        pthread_mutex_lock(&rt->lock);
+        for (uint32_t i = 0; i < rt->zombie_len; i++) {
+            if (!pthread_equal(rt->zombies[i], pthread_self())) {
+                victim = rt->zombies[i];
+                rt->zombies[i] = rt->zombies[--rt->zombie_len];
+                found = true;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&rt->lock);
+        if (!found)
+            return;
+        pthread_join(victim, NULL);
+    }
+}
+
+void wdt_rt_wake(struct vmwdt *dev)
+{
+    struct wdt_runtime *rt = &dev->rt;
+    pthread_mutex_lock(&rt->lock);
+    rt->asleep = false;
+    pthread_mutex_unlock(&rt->lock);
+}
+
+int wdt_rt_init(struct vmwdt *dev, bool external)
+{
+    struct wdt_runtime *rt = &dev->rt;
+    memset(rt, 0, sizeof(*rt));
+    rt->heap = calloc(dev->cpu_count, sizeof(*rt->heap));
+    if (rt->heap == NULL)
+        return -ENOMEM;
+    pthread_mutex_init(&rt->lock, NULL);
+    rt->external = external;
+    rt->timer_fd = -1;
+    rt->armed = INT64_MAX;
+    return 0;
+}
+
+void wdt_rt_fini(struct vmwdt *dev)
+{
+    struct wdt_runtime *rt = &dev->rt;
+    wdt_rt_sleep(dev);
+    wdt_rt_reap(dev);
+    free(rt->zombies);
+    if (rt->timer_fd >= 0)
+        close(rt->timer_fd);
+    pthread_mutex_destroy(&rt->lock);
+    free(rt->heap);
+}
