@@ -6,7 +6,7 @@ set -euo pipefail
 need=(cmake make gcc pkg-config libjansson-dev libffi-dev check)
 if [ "${1:-}" = "--tests" ]; then
   # Fuzzing (clang's libFuzzer runtime), memory checking, ELF inspection.
-  need+=(clang libclang-rt-14-dev valgrind binutils)
+  need+=(clang libclang-rt-14-dev valgrind binutils abigail-tools)
 fi
 
 missing=()
