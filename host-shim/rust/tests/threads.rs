@@ -1,0 +1,314 @@
+//! Threads and lifetimes: concurrent MMIO from many vCPU threads, no callback after drop, the
+//! boxed closures freed with the device, panics kept on the Rust side, callbacks calling back
+//! into the device.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use common::{Ev, Sim, S};
+use vmwdt::{reg, Action, Callbacks, Clock, Config, PanicPolicy, Timers, Vmwdt};
+
+fn assert_send_sync<T: Send + Sync>() {}
+
+#[test]
+fn device_is_send_and_sync() {
+    assert_send_sync::<Vmwdt>();
+    assert_send_sync::<vmwdt::Plugin>();
+    assert_send_sync::<Callbacks>();
+}
+
+#[test]
+fn concurrent_mmio_from_vcpu_threads() {
+    let p = plugin_or_skip!();
+    let cpus = 8u32;
+    let events = Arc::new(AtomicUsize::new(0));
+    let (e1, e2) = (events.clone(), events.clone());
+    let dev = Arc::new(
+        Vmwdt::new(
+            &p,
+            Config {
+                cpu_count: cpus,
+                clock: Clock::Monotonic,
+                ..Config::default()
+            },
+            Callbacks::new(
+                move |_| {
+                    e1.fetch_add(1, Ordering::SeqCst);
+                },
+                move |_| {
+                    e2.fetch_add(1, Ordering::SeqCst);
+                },
+            ),
+        )
+        .unwrap(),
+    );
+    let threads: Vec<_> = (0..cpus)
+        .map(|cpu| {
+            let dev = dev.clone();
+            std::thread::spawn(move || {
+                let w = |r, v: u32| {
+                    dev.try_mmio_write(reg::offset(cpu, r), &v.to_le_bytes())
+                        .unwrap()
+                };
+                let r = |r| {
+                    let mut b = [0u8; 4];
+                    dev.try_mmio_read(reg::offset(cpu, r), &mut b).unwrap();
+                    u32::from_le_bytes(b)
+                };
+                w(reg::CLOCK_FREQ_HZ, 10);
+                w(reg::LOAD_CNT, 80 + cpu);
+                w(reg::STATUS, 1);
+                for _ in 0..2000 {
+                    w(reg::LOAD_CNT, 80 + cpu);
+                    assert_eq!(r(reg::LOAD_CNT), 80 + cpu);
+                    assert_eq!(r(reg::STATUS), 1);
+                }
+                w(reg::STATUS, 0);
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(events.load(Ordering::SeqCst), 0);
+}
+
+/// With the library's worker thread firing every millisecond, dropping the device stops every
+/// callback and frees the boxed closures.
+#[test]
+fn no_callback_after_drop() {
+    let p = plugin_or_skip!();
+    let fired = Arc::new(AtomicUsize::new(0));
+    let (f1, f2) = (fired.clone(), fired.clone());
+    let dev = Vmwdt::new(
+        &p,
+        Config {
+            cpu_count: 2,
+            clock: Clock::Monotonic,
+            action: Action::IrqOnly,
+            timers: Timers::Thread,
+        },
+        Callbacks::new(
+            move |_| {
+                f1.fetch_add(1, Ordering::SeqCst);
+            },
+            move |_| {
+                f2.fetch_add(1, Ordering::SeqCst);
+            },
+        )
+        .log(|_, _| {}),
+    )
+    .unwrap();
+    for cpu in 0..2 {
+        dev.try_mmio_write(reg::offset(cpu, reg::CLOCK_FREQ_HZ), &1000u32.to_le_bytes())
+            .unwrap();
+        dev.try_mmio_write(reg::offset(cpu, reg::LOAD_CNT), &1u32.to_le_bytes())
+            .unwrap();
+        dev.try_mmio_write(reg::offset(cpu, reg::STATUS), &1u32.to_le_bytes())
+            .unwrap();
+    }
+    // Re-arm every millisecond or so until some interrupts have come.
+    let start = Instant::now();
+    while fired.load(Ordering::SeqCst) < 4 && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(2));
+        for cpu in 0..2 {
+            dev.try_mmio_write(reg::offset(cpu, reg::LOAD_CNT), &1u32.to_le_bytes())
+                .unwrap();
+        }
+    }
+    assert!(
+        fired.load(Ordering::SeqCst) >= 4,
+        "the worker thread never fired"
+    );
+    drop(dev);
+    let after = fired.load(Ordering::SeqCst);
+    assert_eq!(
+        Arc::strong_count(&fired),
+        1,
+        "the closures were freed with the device"
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(fired.load(Ordering::SeqCst), after);
+}
+
+/// A panicking closure does not unwind into the C library: with PanicPolicy::Log it is
+/// counted and the device goes on.
+#[test]
+fn panics_stay_on_the_rust_side() {
+    let p = plugin_or_skip!();
+    let now = Arc::new(Mutex::new(0i64));
+    let resets = Arc::new(Mutex::new(Vec::new()));
+    // How many times each panicking closure was entered.
+    let irq_calls = Arc::new(AtomicU64::new(0));
+    let log_calls = Arc::new(AtomicU64::new(0));
+    let clock_panics = Arc::new(AtomicU64::new(0));
+    let (n1, n2, n3, r1) = (now.clone(), now.clone(), now.clone(), resets.clone());
+    let (ic, lc, cp) = (irq_calls.clone(), log_calls.clone(), clock_panics.clone());
+    let freeze = Arc::new(AtomicBool::new(false));
+    let fz = freeze.clone();
+    let cb = Callbacks::new(
+        move |cpu| {
+            ic.fetch_add(1, Ordering::SeqCst);
+            panic!("raise_irq for vCPU {cpu} panics on purpose")
+        },
+        move |cpu| r1.lock().unwrap().push((*n1.lock().unwrap(), cpu)),
+    )
+    .now_ns(move || *n2.lock().unwrap())
+    .guest_time_ns(move |_| {
+        if fz.load(Ordering::SeqCst) {
+            cp.fetch_add(1, Ordering::SeqCst);
+            panic!("guest_time_ns panics on purpose");
+        }
+        *n3.lock().unwrap()
+    })
+    .log(move |_, _| {
+        lc.fetch_add(1, Ordering::SeqCst);
+        panic!("log panics on purpose")
+    })
+    .on_panic(PanicPolicy::Log);
+    let dev = Vmwdt::new(
+        &p,
+        Config {
+            cpu_count: 1,
+            clock: Clock::Host,
+            action: Action::IrqThenReset,
+            timers: Timers::External,
+        },
+        cb,
+    )
+    .unwrap();
+    let total = || {
+        irq_calls.load(Ordering::SeqCst)
+            + log_calls.load(Ordering::SeqCst)
+            + clock_panics.load(Ordering::SeqCst)
+    };
+    let w = |r, v: u32| dev.try_mmio_write(reg::offset(0, r), &v.to_le_bytes());
+    w(reg::CLOCK_FREQ_HZ, 10).unwrap();
+    w(reg::LOAD_CNT, 10).unwrap();
+    w(reg::STATUS, 1).unwrap();
+    // A refused write makes the plugin log, and the log closure panics.
+    assert!(w(reg::CURRENT_CNT, 1).is_err());
+    assert!(
+        log_calls.load(Ordering::SeqCst) >= 1,
+        "the refusal is logged"
+    );
+    assert_eq!(
+        dev.callback_panics(),
+        total(),
+        "every panic caught and counted"
+    );
+
+    let run_until = |t: i64| {
+        while let Some(d) = dev.next_deadline_ns().filter(|&d| d <= t) {
+            *now.lock().unwrap() = d;
+            dev.run_due(d).unwrap();
+        }
+        *now.lock().unwrap() = t;
+    };
+    run_until(S + S / 2);
+    assert_eq!(irq_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        dev.callback_panics(),
+        total(),
+        "raise_irq's panic was caught"
+    );
+    run_until(2 * S + S / 2);
+    assert_eq!(
+        *resets.lock().unwrap(),
+        vec![(2 * S, 0)],
+        "the device went on to the reset"
+    );
+
+    // A guest clock that panics reads as its last value (2.5 s): frozen, so nothing expires.
+    w(reg::LOAD_CNT, 10).unwrap();
+    freeze.store(true, Ordering::SeqCst);
+    run_until(20 * S);
+    assert!(clock_panics.load(Ordering::SeqCst) >= 1);
+    assert_eq!(dev.callback_panics(), total());
+    assert_eq!(
+        irq_calls.load(Ordering::SeqCst),
+        1,
+        "no expiry on a frozen clock"
+    );
+    assert_eq!(resets.lock().unwrap().len(), 1);
+}
+
+/// A callback may call back into the device (any function but destroy).
+#[test]
+fn callbacks_may_call_the_device() {
+    let p = plugin_or_skip!();
+    let slot: Arc<OnceLock<Weak<Vmwdt>>> = Arc::new(OnceLock::new());
+    let seen = Arc::new(AtomicU32::new(u32::MAX));
+    let now = Arc::new(Mutex::new(0i64));
+    let (s1, seen1, n1, n2) = (slot.clone(), seen.clone(), now.clone(), now.clone());
+    let cb = Callbacks::new(
+        move |cpu| {
+            let dev = s1.get().and_then(Weak::upgrade).expect("device");
+            let mut b = [0u8; 4];
+            dev.try_mmio_read(reg::offset(cpu, reg::STATUS), &mut b)
+                .unwrap();
+            seen1.store(u32::from_le_bytes(b), Ordering::SeqCst);
+            // Pet from inside the callback: the reset never comes.
+            dev.try_mmio_write(reg::offset(cpu, reg::LOAD_CNT), &10u32.to_le_bytes())
+                .unwrap();
+            let _ = dev.snapshot_json().unwrap();
+            let _ = dev.next_deadline_ns();
+        },
+        |_| panic!("no reset expected"),
+    )
+    .now_ns(move || *n1.lock().unwrap())
+    .guest_time_ns(move |_| *n2.lock().unwrap());
+    let dev = Arc::new(
+        Vmwdt::new(
+            &p,
+            Config {
+                cpu_count: 1,
+                clock: Clock::Host,
+                action: Action::IrqThenReset,
+                timers: Timers::External,
+            },
+            cb,
+        )
+        .unwrap(),
+    );
+    slot.set(Arc::downgrade(&dev)).unwrap();
+    for (r, v) in [
+        (reg::CLOCK_FREQ_HZ, 10u32),
+        (reg::LOAD_CNT, 10),
+        (reg::STATUS, 1),
+    ] {
+        dev.try_mmio_write(reg::offset(0, r), &v.to_le_bytes())
+            .unwrap();
+    }
+    *now.lock().unwrap() = S;
+    assert_eq!(dev.next_deadline_ns(), Some(S));
+    assert_eq!(dev.run_due(S).unwrap(), 1);
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        0b11,
+        "raised while the callback runs"
+    );
+    assert_eq!(
+        dev.next_deadline_ns(),
+        Some(2 * S),
+        "the pet in the callback re-armed"
+    );
+}
+
+/// The virtual-time helper and the device agree with a frozen vCPU next to a running one.
+#[test]
+fn sim_sanity() {
+    let p = plugin_or_skip!();
+    let mut sim = Sim::new(&p, 2, Action::IrqThenReset);
+    sim.driver_online(0, 1, 1);
+    sim.driver_online(1, 1, 1);
+    sim.pause(1);
+    sim.advance_to(10 * S);
+    assert_eq!(
+        sim.take_events(),
+        vec![(Ev::Irq, S, 0), (Ev::Reset, 2 * S, 0)]
+    );
+}
