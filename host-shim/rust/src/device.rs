@@ -467,6 +467,32 @@ impl Vmwdt {
         };
         Ok(text)
     }
+
+    /// Stops every countdown, keeping the budgets left; see [`Suspendable::sleep`]. Takes
+    /// `&self` so that a device shared by vCPU threads (`Arc<Vmwdt>`) can be put to sleep.
+    pub fn sleep(&self) -> Result<()> {
+        // SAFETY: the device is alive.
+        let rc = unsafe { (self.plugin.fns.sleep)(self.raw()) };
+        self.plugin.check("vmwdt_sleep", rc).map(|_| ())
+    }
+
+    /// Restarts the countdowns; see [`Suspendable::wake`].
+    pub fn wake(&self) -> Result<()> {
+        // SAFETY: the device is alive.
+        let rc = unsafe { (self.plugin.fns.wake)(self.raw()) };
+        self.plugin.check("vmwdt_wake", rc).map(|_| ())
+    }
+
+    /// Restores a snapshot document, all or nothing; see [`Suspendable::restore`].
+    pub fn restore_json(&self, json: &str) -> Result<()> {
+        // A document with a NUL byte is not a valid document.
+        let Ok(c) = CString::new(json) else {
+            return Err(self.plugin.call_error("vmwdt_restore_json", -EINVAL));
+        };
+        // SAFETY: the device is alive; c is a valid C string for the call.
+        let rc = unsafe { (self.plugin.fns.restore_json)(self.raw(), c.as_ptr()) };
+        self.plugin.check("vmwdt_restore_json", rc).map(|_| ())
+    }
 }
 
 impl MutDeviceMmio for Vmwdt {
@@ -483,15 +509,11 @@ impl MutDeviceMmio for Vmwdt {
 
 impl Suspendable for Vmwdt {
     fn sleep(&mut self) -> Result<()> {
-        // SAFETY: the device is alive.
-        let rc = unsafe { (self.plugin.fns.sleep)(self.raw()) };
-        self.plugin.check("vmwdt_sleep", rc).map(|_| ())
+        Vmwdt::sleep(self)
     }
 
     fn wake(&mut self) -> Result<()> {
-        // SAFETY: the device is alive.
-        let rc = unsafe { (self.plugin.fns.wake)(self.raw()) };
-        self.plugin.check("vmwdt_wake", rc).map(|_| ())
+        Vmwdt::wake(self)
     }
 
     fn snapshot(&mut self) -> Result<String> {
@@ -499,13 +521,7 @@ impl Suspendable for Vmwdt {
     }
 
     fn restore(&mut self, json: &str) -> Result<()> {
-        // A document with a NUL byte is not a valid document.
-        let Ok(c) = CString::new(json) else {
-            return Err(self.plugin.call_error("vmwdt_restore_json", -EINVAL));
-        };
-        // SAFETY: the device is alive; c is a valid C string for the call.
-        let rc = unsafe { (self.plugin.fns.restore_json)(self.raw(), c.as_ptr()) };
-        self.plugin.check("vmwdt_restore_json", rc).map(|_| ())
+        self.restore_json(json)
     }
 }
 

@@ -7,6 +7,10 @@ mod common;
 use common::{Ev, Sim, MS, S};
 use vmwdt::{reg, Action, Suspendable};
 
+fn suspend<D: Suspendable>(dev: &mut D) {
+    dev.sleep().unwrap();
+}
+
 #[test]
 fn migrate_mid_window() {
     let p = plugin_or_skip!();
@@ -17,8 +21,9 @@ fn migrate_mid_window() {
     src.pet(1, 80);
     src.advance_to(3 * S + 250 * MS);
 
-    src.dev.sleep().unwrap();
-    src.dev.sleep().unwrap(); // idempotent
+    // Through the crosvm-shaped trait, as a VMM's generic suspend code would.
+    suspend(&mut src.dev);
+    suspend(&mut src.dev); // idempotent
     assert_eq!(src.dev.next_deadline_ns(), None, "asleep: nothing armed");
     src.advance_to(100 * S);
     assert_eq!(
@@ -27,7 +32,7 @@ fn migrate_mid_window() {
         "an asleep device counts nothing down"
     );
 
-    let text = src.dev.snapshot().unwrap();
+    let text = Suspendable::snapshot(&mut src.dev).unwrap();
     let doc = common::json::parse(&text).unwrap();
     assert_eq!(doc.get("format").string(), "vmwdt-snapshot");
     assert_eq!(doc.get("version").int(), 1);
@@ -66,8 +71,8 @@ fn migrate_mid_window() {
     assert_eq!(dst.take_events(), vec![], "nothing counts down before wake");
 
     let woke = dst.now();
-    dst.dev.wake().unwrap();
-    dst.dev.wake().unwrap(); // idempotent
+    Suspendable::wake(&mut dst.dev).unwrap();
+    Suspendable::wake(&mut dst.dev).unwrap(); // idempotent
     dst.advance_to(woke + S);
     dst.pet(1, 80); // vCPU 1 pets once after the migration, vCPU 0 never does
     dst.advance_to(woke + 100 * S);

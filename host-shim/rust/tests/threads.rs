@@ -70,6 +70,14 @@ fn concurrent_mmio_from_vcpu_threads() {
             })
         })
         .collect();
+    // Meanwhile the VMM thread suspends, snapshots and resumes the shared device.
+    for _ in 0..50 {
+        dev.sleep().unwrap();
+        let doc = dev.snapshot_json().unwrap();
+        assert!(doc.contains("vmwdt-snapshot"));
+        dev.wake().unwrap();
+        std::thread::yield_now();
+    }
     for t in threads {
         t.join().unwrap();
     }
