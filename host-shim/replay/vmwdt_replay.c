@@ -405,13 +405,11 @@ static bool parse_header(json_t *obj, struct trace *tr, size_t line)
                     version);
         return false;
     }
+    int64_t cpus;
     if (!keys_allowed(obj, keys, line, "header") ||
-        !get_u32(obj, "cpus", VMWDT_MAX_CPUS, &tr->cpus, line, "header"))
+        !get_int(obj, "cpus", 1, VMWDT_MAX_CPUS, &cpus, line, "header"))
         return false;
-    if (tr->cpus == 0) {
-        trace_error(line, "header: \"cpus\" must be an integer from 1 to %d", VMWDT_MAX_CPUS);
-        return false;
-    }
+    tr->cpus = (uint32_t)cpus;
     json_t *a = json_object_get(obj, "action");
     tr->action = VMWDT_ACTION_IRQ_THEN_RESET;
     if (!a)
