@@ -109,7 +109,6 @@ int vmm_kvm_start_vcpus(struct vmm *vm);
 void vmm_kvm_kick(struct vmm_vcpu *v); /* call with vm->lock held, after changing a field */
 void vmm_kvm_stop_vcpus(struct vmm *vm);
 void vmm_kvm_close(struct vmm *vm);
-int vmm_kvm_probe(char *err, size_t errlen); /* 0 when a VM can be created */
 
 /* vmm_trace.c: DESIGN.md section 6 traces. Every function is safe from every thread. */
 struct vmm_trace *vmm_trace_open(const char *path, uint32_t cpus, int64_t start_ns);

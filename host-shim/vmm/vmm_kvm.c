@@ -49,19 +49,25 @@ static int install_kick_handler(void)
     return sigaction(VMM_KICK_SIGNAL, &sa, NULL);
 }
 
-/* Opens /dev/kvm and checks what this VMM needs; 0, or VMM_EXIT_USAGE with a message. */
+/*
+ * Opens the KVM device and checks what this VMM needs; 0, or VMM_EXIT_USAGE with a message.
+ * $VMWDT_KVM_DEVICE names another device node, so that the error path can be tested.
+ */
 static int open_kvm(int *kvm_fd, char *err, size_t errlen)
 {
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    const char *path = getenv("VMWDT_KVM_DEVICE");
+    if (!path || !*path)
+        path = "/dev/kvm";
+    int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, errlen, "cannot open /dev/kvm read-write: %s (KVM is not usable here)",
+        snprintf(err, errlen, "cannot open %s read-write: %s (KVM is not usable here)", path,
                  strerror(errno));
         return VMM_EXIT_USAGE;
     }
     int api = ioctl(fd, KVM_GET_API_VERSION, 0);
     if (api != KVM_API_VERSION) {
-        snprintf(err, errlen, "/dev/kvm speaks KVM API %d, this program needs %d", api,
-                 KVM_API_VERSION);
+        snprintf(err, errlen, "%s is not a KVM device speaking API %d (KVM is not usable here)",
+                 path, KVM_API_VERSION);
         close(fd);
         return VMM_EXIT_USAGE;
     }
@@ -88,20 +94,6 @@ static int create_vm(int kvm_fd, char *err, size_t errlen)
         snprintf(err, errlen, "KVM_CREATE_VM failed: %s (KVM is not usable here)",
                  strerror(errno));
     return fd;
-}
-
-int vmm_kvm_probe(char *err, size_t errlen)
-{
-    int kvm_fd;
-    int rc = open_kvm(&kvm_fd, err, errlen);
-    if (rc != 0)
-        return rc;
-    int vm_fd = create_vm(kvm_fd, err, errlen);
-    close(kvm_fd);
-    if (vm_fd < 0)
-        return VMM_EXIT_USAGE;
-    close(vm_fd);
-    return 0;
 }
 
 static int set_memory(struct vmm *vm, uint32_t slot, uint64_t gpa, uint64_t size)

@@ -44,7 +44,8 @@ static void usage(FILE *f)
             "  --help                   this text\n"
             "\n"
             "Exit status: 0 the run ended, 36 the watchdog requested a reset, 2 bad arguments\n"
-            "or KVM unusable, 1 any other error.\n",
+            "or KVM unusable, 1 any other error.\n"
+            "Environment: VMWDT_PLUGIN (the default plugin), VMWDT_KVM_DEVICE (default /dev/kvm).\n",
             VMM_MAX_CPUS);
 }
 
@@ -468,6 +469,11 @@ static int run_vm(struct vmm *vm)
              clock_name(vm->opt.clock), vm->tsc_khz, vmwdt_plugin_path(vm->plugin));
     if (vmm_kvm_start_vcpus(vm) == 0)
         run_timeline(vm);
+    /*
+     * Stop the countdowns while the vCPU threads still exist: the plugin reads their clocks
+     * until it sleeps, and it is destroyed only once no vCPU thread can call into it.
+     */
+    vmwdt_plugin_sleep(vm->plugin, vm->dev);
     vmm_kvm_stop_vcpus(vm);
     int status = vm->failed ? VMM_EXIT_ERROR
                  : vm->reset_cpu >= 0 ? VMM_EXIT_RESET
