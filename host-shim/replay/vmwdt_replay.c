@@ -657,8 +657,11 @@ static void format_events(char *buf, size_t len, const struct event_list *l)
 static void compare_events(struct replay *rp, size_t line, const char *kind, struct event_list *got,
                            struct event_list *want)
 {
-    qsort(got->v, got->n, sizeof *got->v, cmp_event);
-    qsort(want->v, want->n, sizeof *want->v, cmp_event);
+    /* An empty list may have no array at all, which qsort() must not be given. */
+    if (got->n)
+        qsort(got->v, got->n, sizeof *got->v, cmp_event);
+    if (want->n)
+        qsort(want->v, want->n, sizeof *want->v, cmp_event);
     bool same = got->n == want->n;
     for (size_t i = 0; same && i < got->n; i++)
         same = cmp_event(&got->v[i], &want->v[i]) == 0;
