@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,6 +327,56 @@ START_TEST(real_plugin_scenario)
     vmwdt_plugin_close(p);
 }
 END_TEST
+
+/* Many vCPU threads call through one plugin at once: each prepared call interface is shared. */
+#define THREADS 4
+#define WRITES 20000
+
+struct worker {
+    struct vmwdt_plugin *p;
+    vmwdt *dev;
+    uint32_t cpu;
+    int mismatches;
+};
+
+static void *pet_loop(void *arg)
+{
+    struct worker *w = arg;
+    const uint64_t base = (uint64_t)w->cpu * VMWDT_REG_STRIDE;
+    const uint32_t f = 1000;
+    if (vmwdt_plugin_mmio_write(w->p, w->dev, base + VMWDT_REG_CLOCK_FREQ_HZ, &f, 4) != 0)
+        w->mismatches++;
+    for (uint32_t k = 1; k <= WRITES; k++) {
+        uint32_t v = w->cpu * 1000000u + k, r = 0;
+        if (vmwdt_plugin_mmio_write(w->p, w->dev, base + VMWDT_REG_LOAD_CNT, &v, 4) != 0 ||
+            vmwdt_plugin_mmio_read(w->p, w->dev, base + VMWDT_REG_LOAD_CNT, &r, 4) != 0 || r != v)
+            w->mismatches++;
+    }
+    return NULL;
+}
+
+START_TEST(real_plugin_concurrent_calls)
+{
+    struct vmwdt_plugin *p = open_ok(REAL_PLUGIN);
+    struct host h = {0};
+    struct vmwdt_host_ops ops = host_ops(&h);
+    struct vmwdt_config cfg = ext_config(THREADS);
+    vmwdt *dev = NULL;
+    ck_assert_int_eq(vmwdt_plugin_create(p, &cfg, &ops, &dev), 0);
+    pthread_t th[THREADS];
+    struct worker w[THREADS];
+    for (uint32_t i = 0; i < THREADS; i++) {
+        w[i] = (struct worker){.p = p, .dev = dev, .cpu = i};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, pet_loop, &w[i]), 0);
+    }
+    for (uint32_t i = 0; i < THREADS; i++) {
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+        ck_assert_int_eq(w[i].mismatches, 0);
+    }
+    vmwdt_plugin_destroy(p, dev);
+    vmwdt_plugin_close(p);
+}
+END_TEST
 #endif
 
 static Suite *loader_suite(void)
@@ -345,6 +396,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, default_path_follows_environment);
 #ifdef REAL_PLUGIN
     tcase_add_test(tc, real_plugin_scenario);
+    tcase_add_test(tc, real_plugin_concurrent_calls);
 #endif
     suite_add_tcase(s, tc);
     return s;
