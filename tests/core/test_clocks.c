@@ -1,0 +1,547 @@
+/*
+ * Real clocks on real threads, white-box through the internal clock API (plugin/wdt_clock.h),
+ * then through devices that use them: THREAD_CPU follows a busy thread and not a sleeping one,
+ * GUEST_TIME reads the thread's own /proc entry, a vanished thread is an error and not a crash,
+ * and AUTO switches a busy thread with frozen guest time to its CPU time, once, so that a
+ * device using AUTO detects the stall of a busy-spinning vCPU thread.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmwdt.h"
+#include "wdt_clock.h"
+
+#define MS 1000000LL
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static pid_t gettid_(void)
+{
+    return (pid_t)syscall(SYS_gettid);
+}
+
+/* A helper thread that either spins or sleeps until told to stop. */
+struct worker {
+    pthread_t th;
+    bool busy;
+    atomic_int tid;
+    atomic_bool stop;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+
+    atomic_store(&w->tid, gettid_());
+    while (!atomic_load(&w->stop)) {
+        if (!w->busy)
+            sleep_ms(5);
+    }
+    return NULL;
+}
+
+static void worker_start(struct worker *w, bool busy)
+{
+    memset(w, 0, sizeof(*w));
+    w->busy = busy;
+    ck_assert_int_eq(pthread_create(&w->th, NULL, worker_main, w), 0);
+    while (atomic_load(&w->tid) == 0)
+        sleep_ms(1);
+}
+
+static void worker_stop(struct worker *w)
+{
+    atomic_store(&w->stop, true);
+    pthread_join(w->th, NULL);
+}
+
+/* THREAD_CPU: a spinning thread's CPU time advances, a sleeping thread's does not. */
+START_TEST(thread_cpu_busy_and_sleeping)
+{
+    struct worker busy, idle;
+    struct wdt_thread tb, ti;
+    int64_t b0, b1, i0, i1;
+
+    worker_start(&busy, true);
+    worker_start(&idle, false);
+    ck_assert_int_eq(wdt_thread_open(&tb, getpid(), atomic_load(&busy.tid), false), 0);
+    ck_assert_int_eq(wdt_thread_open(&ti, getpid(), atomic_load(&idle.tid), false), 0);
+    ck_assert_int_eq(wdt_thread_cpu_ns(&tb, &b0), 0);
+    ck_assert_int_eq(wdt_thread_cpu_ns(&ti, &i0), 0);
+    sleep_ms(300);
+    ck_assert_int_eq(wdt_thread_cpu_ns(&tb, &b1), 0);
+    ck_assert_int_eq(wdt_thread_cpu_ns(&ti, &i1), 0);
+    /* Even on a loaded machine a spinning thread gets a good share of 300 ms. */
+    ck_assert_msg(b1 - b0 >= 30 * MS, "busy thread: %lld ns of CPU", (long long)(b1 - b0));
+    ck_assert_msg(i1 - i0 <= 10 * MS, "sleeping thread: %lld ns of CPU", (long long)(i1 - i0));
+    ck_assert_int_ge(i1, i0);
+    wdt_thread_close(&tb);
+    wdt_thread_close(&ti);
+    worker_stop(&busy);
+    worker_stop(&idle);
+}
+END_TEST
+
+/* A thread of another process: CPU time from its stat file; gone after it exits. */
+START_TEST(thread_cpu_other_process)
+{
+    pid_t child = fork();
+
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        int64_t end = mono_ns() + 2000 * MS;
+        while (mono_ns() < end)
+            ;
+        _exit(0);
+    }
+    struct wdt_thread t;
+    int64_t c0, c1, g;
+    ck_assert_int_eq(wdt_thread_open(&t, child, child, false), 0);
+    ck_assert_int_ge(t.stat_fd, 0);
+    ck_assert_int_eq(wdt_thread_cpu_ns(&t, &c0), 0);
+    sleep_ms(300);
+    ck_assert_int_eq(wdt_thread_cpu_ns(&t, &c1), 0);
+    ck_assert_msg(c1 - c0 >= 20 * MS, "busy child: %lld ns of CPU", (long long)(c1 - c0));
+    ck_assert_int_eq(c1 % wdt_tick_ns(), 0);
+    ck_assert_int_eq(wdt_thread_guest_ns(&t, &g), 0);
+    ck_assert_int_eq(g, 0);
+    kill(child, SIGKILL);
+    ck_assert_int_eq(waitpid(child, NULL, 0), child);
+    /* The process is gone: an error, not a crash and not a stale value. */
+    ck_assert_int_lt(wdt_thread_cpu_ns(&t, &c1), 0);
+    ck_assert_int_lt(wdt_thread_guest_ns(&t, &g), 0);
+    wdt_thread_close(&t);
+    ck_assert_int_lt(wdt_thread_open(&t, child, child, true), 0);
+}
+END_TEST
+
+/* GUEST_TIME reads /proc/<pid>/task/<tid>/stat of the thread itself: 0 for a plain thread. */
+START_TEST(guest_time_own_proc_entry)
+{
+    struct worker busy;
+    struct wdt_thread t;
+    char link[64], target[256], want[64];
+    int64_t g;
+
+    worker_start(&busy, true);
+    pid_t tid = atomic_load(&busy.tid);
+    ck_assert_int_eq(wdt_thread_open(&t, getpid(), tid, true), 0);
+    ck_assert_int_ge(t.stat_fd, 0);
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", t.stat_fd);
+    ssize_t n = readlink(link, target, sizeof(target) - 1);
+    ck_assert_int_gt(n, 0);
+    target[n] = '\0';
+    snprintf(want, sizeof(want), "/proc/%d/task/%d/stat", getpid(), tid);
+    ck_assert_str_eq(target, want);
+    sleep_ms(50);
+    ck_assert_int_eq(wdt_thread_guest_ns(&t, &g), 0);
+    ck_assert_int_eq(g, 0);
+    wdt_thread_close(&t);
+    ck_assert_int_eq(t.stat_fd, -1);
+    /* The calling thread's own entry too. */
+    ck_assert_int_eq(wdt_thread_open(&t, getpid(), gettid_(), true), 0);
+    ck_assert_int_eq(wdt_thread_guest_ns(&t, &g), 0);
+    ck_assert_int_eq(g, 0);
+    wdt_thread_close(&t);
+    worker_stop(&busy);
+}
+END_TEST
+
+/* A thread that vanished after it was opened: every read is an error. */
+START_TEST(vanished_thread)
+{
+    struct worker w;
+    struct wdt_thread t;
+    int64_t v;
+
+    worker_start(&w, false);
+    ck_assert_int_eq(wdt_thread_open(&t, getpid(), atomic_load(&w.tid), true), 0);
+    ck_assert_int_eq(wdt_thread_guest_ns(&t, &v), 0);
+    ck_assert_int_eq(wdt_thread_cpu_ns(&t, &v), 0);
+    worker_stop(&w);
+    ck_assert_int_lt(wdt_thread_guest_ns(&t, &v), 0);
+    ck_assert_int_lt(wdt_thread_cpu_ns(&t, &v), 0);
+    wdt_thread_close(&t);
+}
+END_TEST
+
+START_TEST(open_refuses_bad_threads)
+{
+    struct wdt_thread t;
+
+    ck_assert_int_eq(wdt_thread_open(&t, 0, 1, true), -EINVAL);
+    ck_assert_int_eq(wdt_thread_open(&t, getpid(), 0, true), -EINVAL);
+    ck_assert_int_eq(wdt_thread_open(&t, -4, -4, false), -EINVAL);
+    int rc = wdt_thread_open(&t, getpid(), 0x7ffffff0, true);
+    ck_assert_msg(rc == -ESRCH || rc == -ENOENT, "missing thread: %d", rc);
+}
+END_TEST
+
+/* A stat line with fields 3.. after the command, field k holding k * 10 (field 3, the state,
+ * holds a letter), cut after field last. */
+static size_t stat_line(char *buf, size_t size, const char *comm, unsigned last)
+{
+    size_t n = (size_t)snprintf(buf, size, "4242 (%s) R", comm);
+
+    for (unsigned f = 4; f <= last; f++)
+        n += (size_t)snprintf(buf + n, size - n, " %u", f * 10);
+    n += (size_t)snprintf(buf + n, size - n, "\n");
+    return n;
+}
+
+/* Fields are counted after the last ')', whatever the command name holds. */
+START_TEST(parse_stat_fields)
+{
+    static const char *const comms[] = { "vcpu", "a b", "x) R 1 2 (y", ")", "((", "a)b)c" };
+    char buf[1024];
+    uint64_t v;
+
+    for (unsigned i = 0; i < sizeof(comms) / sizeof(comms[0]); i++) {
+        size_t n = stat_line(buf, sizeof(buf), comms[i], 52);
+        ck_assert_int_eq(wdt_parse_stat_field(buf, n, 14, &v), 0);
+        ck_assert_uint_eq(v, 140);
+        ck_assert_int_eq(wdt_parse_stat_field(buf, n, 15, &v), 0);
+        ck_assert_uint_eq(v, 150);
+        ck_assert_int_eq(wdt_parse_stat_field(buf, n, 43, &v), 0);
+        ck_assert_uint_eq(v, 430);
+        ck_assert_int_eq(wdt_parse_stat_field(buf, n, 52, &v), 0);
+        ck_assert_uint_eq(v, 520);
+        ck_assert_int_eq(wdt_parse_stat_field(buf, n, 3, &v), -EINVAL);
+        ck_assert_int_eq(wdt_parse_stat_field(buf, n, 53, &v), -EINVAL);
+        ck_assert_int_eq(wdt_parse_stat_field(buf, n, 2, &v), -EINVAL);
+        /* Not NUL-terminated: the length is the limit. */
+        ck_assert_int_eq(wdt_parse_stat_field(buf, n - 1, 52, &v), 0);
+        ck_assert_uint_eq(v, 520);
+    }
+    /* A line cut before field 43 (an old kernel, a short read). */
+    size_t n = stat_line(buf, sizeof(buf), "vcpu", 40);
+    ck_assert_int_eq(wdt_parse_stat_field(buf, n, 43, &v), -EINVAL);
+    /* No ')' at all, an empty buffer, garbage and overflow. */
+    ck_assert_int_eq(wdt_parse_stat_field("4242 vcpu R 1 2 3", 17, 5, &v), -EINVAL);
+    ck_assert_int_eq(wdt_parse_stat_field("", 0, 43, &v), -EINVAL);
+    const char *bad = "1 (c) R 1 2 3 4 5 6 7 8 9 10 1x 12\n";
+    ck_assert_int_eq(wdt_parse_stat_field(bad, strlen(bad), 14, &v), -EINVAL);
+    const char *big = "1 (c) R 1 2 3 4 5 6 7 8 9 10 99999999999999999999999 12\n";
+    ck_assert_int_eq(wdt_parse_stat_field(big, strlen(big), 14, &v), -EINVAL);
+    const char *over = "1 (c) R 1 2 3 4 5 6 7 8 9 10 18446744073709551616 12\n";
+    ck_assert_int_eq(wdt_parse_stat_field(over, strlen(over), 14, &v), -EINVAL);
+    const char *large = "1 (c) R 1 2 3 4 5 6 7 8 9 10 1844674407370955161 12\n";
+    ck_assert_int_eq(wdt_parse_stat_field(large, strlen(large), 14, &v), 0);
+    ck_assert_uint_eq(v, 1844674407370955161ULL);
+    /* This very process's entry parses. */
+    FILE *f = fopen("/proc/self/stat", "r");
+    ck_assert_ptr_nonnull(f);
+    n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    ck_assert_int_eq(wdt_parse_stat_field(buf, n, 43, &v), 0);
+    ck_assert_uint_eq(v, 0);
+}
+END_TEST
+
+/* A vCPU clock stays continuous and never decreasing across changes of source. */
+START_TEST(vclock_fold_continuous)
+{
+    struct wdt_vclock c;
+    int a, b;
+
+    wdt_vclock_init(&c);
+    ck_assert_int_eq(wdt_vclock_fold(&c, &a, 1000), 1000);
+    ck_assert_int_eq(wdt_vclock_fold(&c, &a, 1500), 1500);
+    ck_assert_int_eq(wdt_vclock_fold(&c, &a, 1400), 1500);
+    /* Source b reads 9e9: the clock goes on from 1500. */
+    ck_assert_int_eq(wdt_vclock_fold(&c, &b, 9000000000LL), 1500);
+    ck_assert_int_eq(wdt_vclock_fold(&c, &b, 9000000100LL), 1600);
+    /* Back to a, which reads less than ever: still continuous. */
+    ck_assert_int_eq(wdt_vclock_fold(&c, &a, 5), 1600);
+    ck_assert_int_eq(wdt_vclock_fold(&c, &a, 55), 1650);
+    wdt_vclock_fini(&c);
+}
+END_TEST
+
+/* AUTO: guest time while it advances; once the thread runs WDT_AUTO_SWITCH_NS of CPU time with
+ * guest time frozen, CPU time counted from when guest time last moved, switched once. */
+START_TEST(vclock_auto_switch)
+{
+    struct wdt_vclock c;
+    int th;
+    bool sw;
+
+    wdt_vclock_init(&c);
+    ck_assert_int_eq(wdt_vclock_auto(&c, &th, 100, 1000, &sw), 100);
+    ck_assert(!sw);
+    /* Guest time advances with the CPU: it is the clock. */
+    ck_assert_int_eq(wdt_vclock_auto(&c, &th, 300 * MS, 400 * MS, &sw), 300 * MS);
+    ck_assert(!sw);
+    /* Guest time frozen, CPU time just under the threshold: still guest time. */
+    int64_t cpu0 = 400 * MS;
+    ck_assert_int_eq(wdt_vclock_auto(&c, &th, 300 * MS, cpu0 + WDT_AUTO_SWITCH_NS - 1, &sw),
+                     300 * MS);
+    ck_assert(!sw);
+    /* At the threshold: the switch, and the clock includes the CPU time since guest froze. */
+    ck_assert_int_eq(wdt_vclock_auto(&c, &th, 300 * MS, cpu0 + WDT_AUTO_SWITCH_NS, &sw),
+                     300 * MS + WDT_AUTO_SWITCH_NS);
+    ck_assert(sw);
+    ck_assert_int_eq(wdt_vclock_auto(&c, &th, 300 * MS, cpu0 + 5 * WDT_AUTO_SWITCH_NS, &sw),
+                     300 * MS + 5 * WDT_AUTO_SWITCH_NS);
+    ck_assert(!sw);
+    /* The note that makes the log line: true once. */
+    ck_assert(wdt_vclock_note(&c, WDT_NOTE_AUTO_SWITCH));
+    ck_assert(!wdt_vclock_note(&c, WDT_NOTE_AUTO_SWITCH));
+    ck_assert(wdt_vclock_note(&c, WDT_NOTE_FALLBACK_NO_THREAD));
+    /* A sleeping thread (CPU frozen too) never switches. */
+    int other;
+    ck_assert_int_eq(wdt_vclock_auto(&c, &other, 0, 50 * MS, &sw), 0);
+    for (int i = 0; i < 100; i++) {
+        ck_assert_int_eq(wdt_vclock_auto(&c, &other, 0, 50 * MS, &sw), 0);
+        ck_assert(!sw);
+    }
+    wdt_vclock_fini(&c);
+}
+END_TEST
+
+/* A device with THREAD timers and real clocks, and what its callbacks saw. */
+struct dev_obs {
+    atomic_int irq, reset, log_switch, log_no_thread, log_total;
+    atomic_llong irq_t;
+};
+
+static void obs_irq(void *o, uint32_t cpu)
+{
+    struct dev_obs *d = o;
+
+    if (atomic_fetch_add(&d->irq, 1) == 0)
+        atomic_store(&d->irq_t, mono_ns());
+}
+
+static void obs_reset(void *o, uint32_t cpu)
+{
+    atomic_fetch_add(&((struct dev_obs *)o)->reset, 1);
+}
+
+/* The library's wording is matched loosely: these are the facts its messages must state. */
+static void obs_log(void *o, int level, const char *msg)
+{
+    struct dev_obs *d = o;
+
+    atomic_fetch_add(&d->log_total, 1);
+    if (strstr(msg, "CPU time"))
+        atomic_fetch_add(&d->log_switch, 1);
+    if (strstr(msg, "no thread"))
+        atomic_fetch_add(&d->log_no_thread, 1);
+}
+
+static vmwdt *dev_new(struct dev_obs *d, enum vmwdt_clock clock)
+{
+    struct vmwdt_config cfg = {
+        .size = sizeof(cfg), .cpu_count = 2, .clock = clock,
+        .action = VMWDT_ACTION_IRQ_THEN_RESET, .timers = VMWDT_TIMERS_THREAD,
+    };
+    struct vmwdt_host_ops ops = {
+        .size = sizeof(ops), .opaque = d, .raise_irq = obs_irq, .request_reset = obs_reset,
+        .log = obs_log,
+    };
+    vmwdt *dev = NULL;
+
+    memset(d, 0, sizeof(*d));
+    ck_assert_int_eq(vmwdt_create(&cfg, &ops, &dev), 0);
+    return dev;
+}
+
+static void dev_start(vmwdt *dev, uint32_t cpu, uint32_t f, uint32_t n)
+{
+    const uint32_t regs[3][2] = { { VMWDT_REG_CLOCK_FREQ_HZ, f }, { VMWDT_REG_LOAD_CNT, n },
+                                  { VMWDT_REG_STATUS, 1 } };
+
+    for (int i = 0; i < 3; i++) {
+        uint32_t v = regs[i][1];
+        uint8_t b[4] = { v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, v >> 24 };
+        ck_assert_int_eq(vmwdt_mmio_write(dev, cpu * 0x10 + regs[i][0], b, 4), 0);
+    }
+}
+
+static bool wait_irq(struct dev_obs *d, int64_t ms)
+{
+    int64_t end = mono_ns() + ms * MS;
+
+    while (atomic_load(&d->irq) == 0 && mono_ns() < end)
+        sleep_ms(5);
+    return atomic_load(&d->irq) > 0;
+}
+
+/*
+ * AUTO: a vCPU thread that spins (its guest time stays 0, as on the nested host of DESIGN.md)
+ * is switched to CPU time, logged once, and its stall is detected: 20 ticks at 100 Hz of CPU.
+ */
+START_TEST(auto_detects_busy_stall)
+{
+    struct dev_obs d;
+    struct worker busy;
+    vmwdt *dev = dev_new(&d, VMWDT_CLOCK_AUTO);
+
+    worker_start(&busy, true);
+    ck_assert_int_eq(vmwdt_set_vcpu_thread(dev, 0, getpid(), atomic_load(&busy.tid)), 0);
+    int64_t t0 = mono_ns();
+    dev_start(dev, 0, 100, 20);
+    ck_assert_msg(wait_irq(&d, 5000), "AUTO never detected the spinning vCPU");
+    /* At least the window of CPU time had to pass. */
+    ck_assert_int_ge(atomic_load(&d.irq_t) - t0, 200 * MS - MS);
+    ck_assert_int_eq(atomic_load(&d.log_switch), 1);
+    /* Pets go on working on the switched clock; the switch is not logged again. */
+    for (int i = 0; i < 10; i++) {
+        uint8_t b[4] = { 20, 0, 0, 0 };
+        ck_assert_int_eq(vmwdt_mmio_write(dev, VMWDT_REG_LOAD_CNT, b, 4), 0);
+        sleep_ms(30);
+    }
+    ck_assert_int_eq(atomic_load(&d.log_switch), 1);
+    vmwdt_destroy(dev);
+    worker_stop(&busy);
+}
+END_TEST
+
+/* AUTO and THREAD_CPU: a vCPU thread that sleeps (not running) is not a stall. */
+START_TEST(sleeping_vcpu_is_not_a_stall)
+{
+    static const enum vmwdt_clock clocks[] = { VMWDT_CLOCK_AUTO, VMWDT_CLOCK_THREAD_CPU,
+                                               VMWDT_CLOCK_GUEST_TIME };
+    struct dev_obs d;
+    struct worker idle;
+    vmwdt *dev = dev_new(&d, clocks[_i]);
+
+    worker_start(&idle, false);
+    ck_assert_int_eq(vmwdt_set_vcpu_thread(dev, 0, getpid(), atomic_load(&idle.tid)), 0);
+    dev_start(dev, 0, 100, 10);
+    sleep_ms(600);
+    ck_assert_int_eq(atomic_load(&d.irq), 0);
+    ck_assert_int_eq(atomic_load(&d.log_switch), 0);
+    vmwdt_destroy(dev);
+    worker_stop(&idle);
+}
+END_TEST
+
+/* THREAD_CPU: a spinning vCPU thread stalls after the window of its CPU time. */
+START_TEST(thread_cpu_detects_busy_stall)
+{
+    struct dev_obs d;
+    struct worker busy;
+    vmwdt *dev = dev_new(&d, VMWDT_CLOCK_THREAD_CPU);
+
+    worker_start(&busy, true);
+    ck_assert_int_eq(vmwdt_set_vcpu_thread(dev, 1, getpid(), atomic_load(&busy.tid)), 0);
+    int64_t t0 = mono_ns();
+    dev_start(dev, 1, 100, 20);
+    ck_assert_msg(wait_irq(&d, 5000), "THREAD_CPU never detected the spinning vCPU");
+    ck_assert_int_ge(atomic_load(&d.irq_t) - t0, 200 * MS - MS);
+    vmwdt_destroy(dev);
+    worker_stop(&busy);
+}
+END_TEST
+
+/* The clock kinds that measure a vCPU through its thread. */
+static const enum vmwdt_clock clocks_without_thread[] = { VMWDT_CLOCK_AUTO,
+                                                          VMWDT_CLOCK_GUEST_TIME,
+                                                          VMWDT_CLOCK_THREAD_CPU };
+
+/* A clock that needs a thread and has none falls back to MONOTONIC, logged once per vCPU. */
+START_TEST(no_thread_falls_back_to_monotonic)
+{
+    struct dev_obs d;
+    vmwdt *dev = dev_new(&d, clocks_without_thread[_i]);
+
+    int64_t t0 = mono_ns();
+    dev_start(dev, 0, 100, 20);
+    ck_assert(wait_irq(&d, 2000));
+    ck_assert_int_ge(atomic_load(&d.irq_t) - t0, 200 * MS - MS);
+    ck_assert_int_le(atomic_load(&d.irq_t) - t0, 1000 * MS);
+    for (int i = 0; i < 5; i++) {
+        uint8_t b[4] = { 20, 0, 0, 0 };
+        ck_assert_int_eq(vmwdt_mmio_write(dev, VMWDT_REG_LOAD_CNT, b, 4), 0);
+        sleep_ms(10);
+    }
+    ck_assert_int_eq(atomic_load(&d.log_no_thread), 1);
+    vmwdt_destroy(dev);
+}
+END_TEST
+
+/* A device whose vCPU thread vanished keeps working (on the fallback) and logs it. */
+START_TEST(device_survives_vanished_thread)
+{
+    struct dev_obs d;
+    struct worker w;
+    vmwdt *dev = dev_new(&d, clocks_without_thread[_i]);
+
+    worker_start(&w, false);
+    ck_assert_int_eq(vmwdt_set_vcpu_thread(dev, 0, getpid(), atomic_load(&w.tid)), 0);
+    dev_start(dev, 0, 100, 20);
+    worker_stop(&w);
+    int64_t t0 = mono_ns();
+    uint8_t b[4] = { 20, 0, 0, 0 };
+    ck_assert_int_eq(vmwdt_mmio_write(dev, VMWDT_REG_LOAD_CNT, b, 4), 0);
+    ck_assert(wait_irq(&d, 3000));
+    ck_assert_int_ge(atomic_load(&d.irq_t) - t0, 200 * MS - MS);
+    ck_assert_int_gt(atomic_load(&d.log_total), 0);
+    vmwdt_destroy(dev);
+}
+END_TEST
+
+static Suite *clocks_suite(void)
+{
+    Suite *s = suite_create("core_clocks");
+    TCase *raw = tcase_create("raw");
+    TCase *dev = tcase_create("device");
+
+    tcase_set_timeout(raw, 20);
+    tcase_add_test(raw, thread_cpu_busy_and_sleeping);
+    tcase_add_test(raw, thread_cpu_other_process);
+    tcase_add_test(raw, guest_time_own_proc_entry);
+    tcase_add_test(raw, vanished_thread);
+    tcase_add_test(raw, open_refuses_bad_threads);
+    tcase_add_test(raw, parse_stat_fields);
+    tcase_add_test(raw, vclock_fold_continuous);
+    tcase_add_test(raw, vclock_auto_switch);
+    suite_add_tcase(s, raw);
+
+    tcase_set_timeout(dev, 20);
+    tcase_add_test(dev, auto_detects_busy_stall);
+    tcase_add_loop_test(dev, sleeping_vcpu_is_not_a_stall, 0, 3);
+    tcase_add_test(dev, thread_cpu_detects_busy_stall);
+    tcase_add_loop_test(dev, no_thread_falls_back_to_monotonic, 0, 3);
+    tcase_add_loop_test(dev, device_survives_vanished_thread, 0, 3);
+    suite_add_tcase(s, dev);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(clocks_suite());
+
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
