@@ -336,13 +336,14 @@ VMWDT_EXPORT int vmwdt_mmio_write(vmwdt *dev, uint64_t offset, const void *data,
     int64_t left = wdt_vcpu_remaining(&s->core, guest);
     pthread_mutex_unlock(&s->lock);
     switch (res) {
-    case WDT_WRITE_ARMED: {
+    case WDT_WRITE_ARMED:
         atomic_store(&dev->activated, true);
-        int64_t now = wdt_host_now(dev);
-        wdt_rt_schedule(dev, cpu, wdt_deadline_after(now, left), now);
-        return 0;
-    }
+        /* fall through */
     case WDT_WRITE_DONE:
+        if (reg == VMWDT_REG_STATUS || reg == VMWDT_REG_LOAD_CNT) {
+            int64_t now = wdt_host_now(dev);
+            wdt_rt_schedule(dev, cpu, left < 0 ? INT64_MAX : wdt_deadline_after(now, left), now);
+        }
         return 0;
     case WDT_WRITE_REFUSED_FREQ0:
         wdt_guest_logf(dev, "vCPU %u: %s refused: CLOCK_FREQ_HZ is 0", cpu,

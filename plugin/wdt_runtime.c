@@ -161,24 +161,56 @@ static void wdt_worker_start(struct vmwdt *dev)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+/* Takes the entry at pos out of the heap. */
+static void wdt_heap_remove(struct vmwdt *dev, uint32_t pos)
+{
+    struct wdt_runtime *rt = &dev->rt;
+    atomic_store(&dev->slots[rt->heap[pos].cpu].heap_key, INT64_MAX);
+    if (--rt->heap_len == pos)
+        return;
+    struct wdt_heap_entry moved = rt->heap[rt->heap_len];
+    wdt_heap_set(dev, pos, moved);
+    wdt_heap_up(dev, pos);
+    wdt_heap_down(dev, dev->slots[moved.cpu].heap_pos);
+}
+
+/* Puts cpu in the heap under key deadline (INT64_MAX: takes it out). */
+static void wdt_heap_place(struct vmwdt *dev, uint32_t cpu, int64_t deadline)
+{
+    struct wdt_runtime *rt = &dev->rt;
+    struct wdt_slot *s = &dev->slots[cpu];
+    int64_t key = atomic_load(&s->heap_key);
+    if (deadline == INT64_MAX) {
+        wdt_heap_remove(dev, s->heap_pos);
+        return;
+    }
+    if (key == INT64_MAX) {
+        s->heap_pos = rt->heap_len++;
+        rt->heap[s->heap_pos].cpu = cpu;
+    }
+    rt->heap[s->heap_pos].key = deadline;
+    atomic_store(&s->heap_key, deadline);
+    wdt_heap_up(dev, s->heap_pos);
+    wdt_heap_down(dev, s->heap_pos);
+}
+
+/*
+ * With THREAD timers a key only has to be a lower bound of the vCPU's deadline, so only an
+ * earlier deadline needs the lock: pets, which move deadlines later, do not take it, and the
+ * worker re-queues a vCPU whose key came up early. With EXTERNAL timers the host is told the
+ * deadline (vmwdt_next_deadline_ns), so every change is applied.
+ */
 void wdt_rt_schedule(struct vmwdt *dev, uint32_t cpu, int64_t deadline, int64_t host_now)
 {
     struct wdt_slot *s = &dev->slots[cpu];
     struct wdt_runtime *rt = &dev->rt;
-    if (deadline >= atomic_load(&s->heap_key))
+    int64_t key = atomic_load(&s->heap_key);
+    if (deadline == key || (!rt->external && deadline > key))
         return;
     pthread_mutex_lock(&rt->lock);
-    int64_t key = atomic_load(&s->heap_key);
-    if (!rt->asleep && deadline < key) {
-        atomic_store(&s->heap_key, deadline);
-        if (key == INT64_MAX) {
-            rt->heap[rt->heap_len].key = deadline;
-            rt->heap[rt->heap_len].cpu = cpu;
-            s->heap_pos = rt->heap_len++;
-        } else {
-            rt->heap[s->heap_pos].key = deadline;
-        }
-        wdt_heap_up(dev, s->heap_pos);
+    key = atomic_load(&s->heap_key);
+    if (!rt->asleep && deadline != key && (rt->external || deadline < key)) {
+        wdt_heap_place(dev, cpu, deadline);
         if (!rt->external) {
             wdt_worker_start(dev);
             if (rt->worker_running && deadline < rt->armed)
