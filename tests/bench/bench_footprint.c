@@ -8,6 +8,11 @@
  * repeated with GUEST_TIME and every vCPU's thread named, which is where the library keeps one
  * /proc descriptor per vCPU. The baseline creates N timerfds and arms each.
  *
+ * Each child first runs the measured path once at size 1 (a device with EXTERNAL timers, or
+ * one timerfd), so that page faults on shared code are not charged to the measurement. What
+ * is left at N = 1 is the fixed cost; the marginal cost per vCPU is the slope between the
+ * smallest and the largest N.
+ *
  * Reported: resident memory (/proc/self/statm) and C heap (mallinfo2) deltas, total and per vCPU,
  * open descriptors (/proc/self/fd) and threads (/proc/self/task) added, and the kernel's slab
  * memory delta (/proc/meminfo, system-wide, so noisy on a shared machine), which is where
@@ -25,12 +30,19 @@
 
 #include "bench_util.h"
 
-/* What the process looks like at one moment. */
+/* What the process looks like at one moment, or the difference of two such moments. */
 struct usage {
     int64_t rss, heap, slab;
-    int fds, threads;
+    int64_t fds, threads;
 };
 
+enum design { D_VMWDT_MONOTONIC, D_VMWDT_GUEST_TIME, D_TIMERFD, D_COUNT };
+
+static const char *const design_names[D_COUNT] = {
+    "vmwdt MONOTONIC", "vmwdt GUEST_TIME (named)", "timerfd per vCPU (crosvm)"
+};
+
+/* Call twice before measuring: the first call's own first touches (stdio, opendir) show in RSS. */
 static struct usage take_usage(void)
 {
     struct usage u = { bench_rss_bytes(), bench_heap_bytes(), bench_kernel_slab_bytes(),
@@ -39,115 +51,180 @@ static struct usage take_usage(void)
     return u;
 }
 
-static void print_row(const char *what, uint32_t n, const struct usage *a, const struct usage *b)
+static struct usage usage_delta(const struct usage *a, const struct usage *b)
 {
-    double rss = (double)(b->rss - a->rss), heap = (double)(b->heap - a->heap);
-    double slab = (double)(b->slab - a->slab);
+    struct usage d = { b->rss - a->rss, b->heap - a->heap, b->slab - a->slab,
+                       b->fds - a->fds, b->threads - a->threads };
 
-    printf("%-26s %5u %10.0f %8.1f %10.0f %8.1f %6d %5d %10.0f %8.1f\n", what, n, rss / 1024,
-           rss / n, heap / 1024, heap / n, b->fds - a->fds, b->threads - a->threads,
-           slab / 1024, slab / n);
+    return d;
 }
 
-/*
- * Faults in the library's code and the C heap's first arena pages with a one-vCPU device that
- * has no worker thread, so that the figures show the device's cost rather than first touches.
- */
-static void warm_up(uint32_t clock)
+static void print_row(enum design d, uint32_t n, const struct usage *u)
 {
-    struct vmwdt_config cfg = { .size = sizeof(cfg), .cpu_count = 1, .clock = clock,
-                                .timers = VMWDT_TIMERS_EXTERNAL };
-    struct vmwdt_host_ops ops = { .size = sizeof(ops), .log = bench_log };
-    vmwdt *dev = NULL;
-
-    bench_check(vmwdt_create(&cfg, &ops, &dev), "vmwdt_create");
-    if (clock == VMWDT_CLOCK_GUEST_TIME)
-        bench_check(vmwdt_set_vcpu_thread(dev, 0, getpid(), bench_gettid()), "set_vcpu_thread");
-    bench_enable(dev, 0, 1, 3600);
-    vmwdt_destroy(dev);
+    printf("%-26s %5u %9.0f %9.1f %9.0f %9.1f %6lld %4lld %9.0f %9.1f\n", design_names[d], n,
+           (double)u->rss / 1024, (double)u->rss / n, (double)u->heap / 1024,
+           (double)u->heap / n, (long long)u->fds, (long long)u->threads,
+           (double)u->slab / 1024, (double)u->slab / n);
 }
 
-/* The library: a device of n vCPUs, every vCPU enabled with a long window. */
-static int measure_device(uint32_t n, uint32_t clock)
+static vmwdt *make_device(uint32_t n, uint32_t clock, uint32_t timers)
 {
     struct vmwdt_config cfg = { .size = sizeof(cfg), .cpu_count = n, .clock = clock,
-                                .timers = VMWDT_TIMERS_THREAD };
+                                .timers = timers };
     struct vmwdt_host_ops ops = { .size = sizeof(ops), .log = bench_log };
-    int32_t pid = getpid(), tid = bench_gettid();
-    struct usage before, after;
     vmwdt *dev = NULL;
-    char name[40];
 
-    warm_up(clock);
-    before = take_usage();
     bench_check(vmwdt_create(&cfg, &ops, &dev), "vmwdt_create");
+    return dev;
+}
+
+/* Names the calling thread for every vCPU (GUEST_TIME) and enables each with a 1-hour window. */
+static void enable_all(vmwdt *dev, uint32_t n, uint32_t clock)
+{
+    int32_t pid = getpid(), tid = bench_gettid();
+
     for (uint32_t cpu = 0; cpu < n; cpu++) {
         if (clock == VMWDT_CLOCK_GUEST_TIME)
             bench_check(vmwdt_set_vcpu_thread(dev, cpu, pid, tid), "vmwdt_set_vcpu_thread");
         bench_enable(dev, cpu, 1, 3600);
     }
+}
+
+/* The library: a device of n vCPUs with THREAD timers, every vCPU enabled. */
+static struct usage measure_device(uint32_t n, uint32_t clock)
+{
+    struct usage before, after;
+    vmwdt *dev;
+
+    /* Warm-up without a worker thread, so that no thread stack is cached for the real one. */
+    dev = make_device(1, clock, VMWDT_TIMERS_EXTERNAL);
+    enable_all(dev, 1, clock);
+    vmwdt_destroy(dev);
+
+    take_usage();
+    before = take_usage();
+    dev = make_device(n, clock, VMWDT_TIMERS_THREAD);
+    enable_all(dev, n, clock);
     /* Let the lazily started worker come up and arm its timer before looking. */
     usleep(50000);
     after = take_usage();
-    snprintf(name, sizeof(name), "vmwdt %s", bench_clock_name(clock));
-    print_row(name, n, &before, &after);
     vmwdt_destroy(dev);
-    return 0;
+    return usage_delta(&before, &after);
 }
 
-/* The baseline: n timerfds, each armed for an hour, as a timerfd-per-vCPU device holds them. */
-static int measure_timerfds(uint32_t n)
+/* Creates n timerfds, each armed for an hour, as a timerfd-per-vCPU device holds them. */
+static int open_timerfds(int *fds, uint32_t n)
 {
     struct itimerspec its = { .it_value = { .tv_sec = 3600 } };
-    struct usage before, after;
-    int *fds = malloc(n * sizeof(*fds));
 
-    if (!fds)
-        return 1;
-    before = take_usage();
     for (uint32_t i = 0; i < n; i++) {
         fds[i] = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
         if (fds[i] < 0 || timerfd_settime(fds[i], 0, &its, NULL) != 0) {
             perror("timerfd");
-            return 1;
+            exit(1);
         }
     }
-    after = take_usage();
-    /* The fds array itself is the caller's bookkeeping, not the timerfds' cost. */
-    after.heap -= (int64_t)(n * sizeof(*fds));
-    print_row("timerfd per vCPU (crosvm)", n, &before, &after);
-    for (uint32_t i = 0; i < n; i++)
-        close(fds[i]);
-    free(fds);
     return 0;
 }
 
-/* Runs fn(n, clock) in a child process; returns nonzero when the child failed. */
-static int in_child(int (*fn)(uint32_t, uint32_t), uint32_t n, uint32_t clock)
+static struct usage measure_timerfds(uint32_t n)
 {
-    int status;
-    pid_t pid;
+    struct usage before, after;
+    int *fds = malloc(n * sizeof(*fds));
 
-    fflush(stdout);
-    pid = fork();
-    if (pid < 0) {
-        perror("fork");
-        return 1;
-    }
-    if (pid == 0) {
-        int rc = fn(n, clock);
-
-        fflush(stdout);
-        _exit(rc);
-    }
-    if (waitpid(pid, &status, 0) < 0)
-        return 1;
-    return !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+    if (!fds)
+        exit(1);
+    open_timerfds(fds, 1);
+    close(fds[0]);
+    take_usage();
+    before = take_usage();
+    open_timerfds(fds, n);
+    after = take_usage();
+    for (uint32_t i = 0; i < n; i++)
+        close(fds[i]);
+    free(fds);
+    return usage_delta(&before, &after);
 }
 
-static int timerfd_child(uint32_t n, uint32_t unused)
+/* Measures design d at size n in a child process; returns nonzero when the child failed. */
+static int one_child(enum design d, uint32_t n, struct usage *out)
 {
-    return measure_timerfds(n);
+    int pipefd[2], status;
+    pid_t pid;
+
+    if (pipe(pipefd) != 0)
+        return 1;
+    fflush(stdout);
+    pid = fork();
+    if (pid < 0)
+        return 1;
+    if (pid == 0) {
+        struct usage u;
+
+        close(pipefd[0]);
+        if (d == D_TIMERFD)
+            u = measure_timerfds(n);
+        else
+            u = measure_device(n, d == D_VMWDT_MONOTONIC ? VMWDT_CLOCK_MONOTONIC
+                                                         : VMWDT_CLOCK_GUEST_TIME);
+        _exit(write(pipefd[1], &u, sizeof(u)) == (ssize_t)sizeof(u) ? 0 : 1);
+    }
+    close(pipefd[1]);
+    status = read(pipefd[0], out, sizeof(*out)) == (ssize_t)sizeof(*out) ? 0 : 1;
+    close(pipefd[0]);
+    {
+        int ws;
+
+        if (waitpid(pid, &ws, 0) < 0 || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+            status = 1;
+    }
+    return status;
+}
+
+static int64_t median3(int64_t a, int64_t b, int64_t c)
+{
+    return a > b ? (b > c ? b : (a > c ? c : a)) : (a > c ? a : (b > c ? c : b));
+}
+
+/*
+ * Three children per figure, field by field median: the slab figure is system-wide and moves
+ * with whatever else the machine does.
+ */
+static int in_child(enum design d, uint32_t n, struct usage *out)
+{
+    struct usage r[3];
+
+    for (int i = 0; i < 3; i++)
+        if (one_child(d, n, &r[i]) != 0)
+            return 1;
+    out->rss = median3(r[0].rss, r[1].rss, r[2].rss);
+    out->heap = median3(r[0].heap, r[1].heap, r[2].heap);
+    out->slab = median3(r[0].slab, r[1].slab, r[2].slab);
+    out->fds = median3(r[0].fds, r[1].fds, r[2].fds);
+    out->threads = median3(r[0].threads, r[1].threads, r[2].threads);
+    return 0;
+}
+
+static void print_header(void)
+{
+    printf("%-26s %5s %9s %9s %9s %9s %6s %4s %9s %9s\n", "design", "vCPUs", "RSS KiB",
+           "B/vCPU", "heap KiB", "B/vCPU", "fds", "thr", "slab KiB", "B/vCPU");
+}
+
+/* Marginal cost per vCPU between the smallest and the largest size. */
+static void print_slopes(const struct usage first[D_COUNT], const struct usage last[D_COUNT],
+                         uint32_t n0, uint32_t n1)
+{
+    printf("\nMarginal cost per vCPU (%u vs %u vCPUs; fixed costs cancel out)\n", n1, n0);
+    printf("%-26s %12s %12s %10s %12s\n", "design", "RSS B/vCPU", "heap B/vCPU", "fds/vCPU",
+           "slab B/vCPU");
+    for (int d = 0; d < D_COUNT; d++) {
+        double k = (double)(n1 - n0);
+
+        printf("%-26s %12.1f %12.1f %10.3f %12.1f\n", design_names[d],
+               (double)(last[d].rss - first[d].rss) / k, (double)(last[d].heap - first[d].heap) / k,
+               (double)(last[d].fds - first[d].fds) / k, (double)(last[d].slab - first[d].slab) / k);
+    }
 }
 
 int main(int argc, char **argv)
@@ -158,24 +235,30 @@ int main(int argc, char **argv)
     const uint32_t *sizes = quick ? small : full;
     size_t nsizes = quick ? 2 : 4;
     long limit = bench_raise_fd_limit();
-    int bad = 0;
+    struct usage first[D_COUNT], last[D_COUNT], u;
 
     printf("bench_footprint: %s mode; descriptor limit %ld; page size %ld\n",
            quick ? "quick" : "full", limit, sysconf(_SC_PAGESIZE));
-    printf("Deltas after create + enabling every vCPU (THREAD timers, 1-hour windows); "
-           "slab is system-wide\n");
-    printf("%-26s %5s %10s %8s %10s %8s %6s %5s %10s %8s\n", "design", "vCPUs", "RSS KiB",
-           "B/vCPU", "heap KiB", "B/vCPU", "fds", "thr", "slab KiB", "B/vCPU");
-    for (size_t i = 0; i < nsizes; i++) {
-        uint32_t n = sizes[i];
-
-        bad |= in_child(measure_device, n, VMWDT_CLOCK_MONOTONIC);
-        if ((long)n + 64 < limit)
-            bad |= in_child(measure_device, n, VMWDT_CLOCK_GUEST_TIME);
-        if ((long)n + 64 < limit)
-            bad |= in_child(timerfd_child, n, 0);
-        else
-            printf("%-26s %5u (descriptor limit %ld too low)\n", "timerfd per vCPU", n, limit);
+    if ((long)sizes[nsizes - 1] + 64 > limit) {
+        printf("descriptor limit too low for %u timerfds\n", sizes[nsizes - 1]);
+        return 77;
     }
-    return bad;
+    printf("Deltas after create + enabling every vCPU (THREAD timers, 1-hour windows); "
+           "median of 3 runs; slab is system-wide\n");
+    print_header();
+    for (size_t i = 0; i < nsizes; i++) {
+        for (int d = 0; d < D_COUNT; d++) {
+            if (in_child((enum design)d, sizes[i], &u) != 0) {
+                fprintf(stderr, "error: measuring %s at %u vCPUs failed\n", design_names[d],
+                        sizes[i]);
+                return 1;
+            }
+            print_row((enum design)d, sizes[i], &u);
+            if (i == 0)
+                first[d] = u;
+            last[d] = u;
+        }
+    }
+    print_slopes(first, last, sizes[0], sizes[nsizes - 1]);
+    return 0;
 }

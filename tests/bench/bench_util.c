@@ -162,9 +162,14 @@ void bench_enable(vmwdt *dev, uint32_t cpu, uint32_t freq, uint32_t load)
     bench_write(dev, cpu, VMWDT_REG_STATUS, 1);
 }
 
+int bench_log_quiet;
+long bench_log_count;
+
 void bench_log(void *opaque, int level, const char *msg)
 {
-    fprintf(stderr, "  [vmwdt log %d] %s\n", level, msg);
+    bench_log_count++;
+    if (!bench_log_quiet)
+        fprintf(stderr, "  [vmwdt log %d] %s\n", level, msg);
 }
 
 int bench_quick(int argc, char **argv)
