@@ -156,8 +156,7 @@ START_TEST(reenable_starts_fresh_window)
     ck_assert_uint_eq(vh_read(h, 0, VMWDT_REG_STATUS), 3);
     vh_advance_by(h, VH_MS(200));
     ck_assert_int_eq(vh_write(h, 0, VMWDT_REG_STATUS, 0), 0);
-    ck_assert_uint_eq(vh_read(h, 0, VMWDT_REG_STATUS) & 1, 0);
-    ck_assert_int_eq(vmwdt_next_deadline_ns(h->dev), INT64_MAX);
+    ck_assert_uint_eq(vh_read(h, 0, VMWDT_REG_STATUS), 2);
     vh_advance_to(h, T0 + VH_S(3));
     vh_expect_counts(h, 1, 0);
     ck_assert_int_eq(vh_write(h, 0, VMWDT_REG_STATUS, 1), 0);
@@ -195,14 +194,50 @@ START_TEST(disable_stops_everything)
     ck_assert_int_eq(vh_write(h, 1, VMWDT_REG_STATUS, 0), 0);
     ck_assert_int_eq(vh_write(h, 2, VMWDT_REG_LOAD_CNT, 10), 0);
     ck_assert_int_eq(vh_write(h, 2, VMWDT_REG_STATUS, 0), 0);
-    ck_assert_int_eq(vmwdt_next_deadline_ns(h->dev), INT64_MAX);
     vh_advance_by(h, VH_S(3600));
     vh_expect_counts(h, 2, 0);
     ck_assert_int_eq(h->run_due_fired, 2);
-    for (uint32_t c = 0; c < 3; c++) {
-        ck_assert_uint_eq(vh_read(h, c, VMWDT_REG_STATUS) & 1, 0);
+    for (uint32_t c = 0; c < 3; c++)
         ck_assert_uint_eq(vh_read(h, c, VMWDT_REG_CURRENT_CNT), 10);
-    }
+    /* Bit 1 is cleared by a pet or an enable only: vCPU 1, disabled while raised, keeps it. */
+    ck_assert_uint_eq(vh_read(h, 0, VMWDT_REG_STATUS), 0);
+    ck_assert_uint_eq(vh_read(h, 1, VMWDT_REG_STATUS), 2);
+    ck_assert_uint_eq(vh_read(h, 2, VMWDT_REG_STATUS), 0);
+    /* A pet while disabled clears it, and arms nothing. */
+    ck_assert_int_eq(vh_write(h, 1, VMWDT_REG_LOAD_CNT, 10), 0);
+    ck_assert_uint_eq(vh_read(h, 1, VMWDT_REG_STATUS), 0);
+    vh_advance_by(h, VH_S(100));
+    vh_expect_counts(h, 2, 0);
+    vh_free(h);
+}
+END_TEST
+
+/*
+ * vmwdt_next_deadline_ns is INT64_MAX when nothing is armed (abi/vmwdt.h): after a disable in
+ * either window, after the final expiry, while asleep, and on a device never enabled.
+ */
+START_TEST(no_deadline_when_nothing_armed)
+{
+    struct vh *h = vh_new(2, VMWDT_ACTION_IRQ_THEN_RESET, T0);
+
+    vh_start(h, 0, 10, 10);
+    ck_assert_int_eq(vmwdt_next_deadline_ns(h->dev), T0 + VH_S(1));
+    ck_assert_int_eq(vmwdt_sleep(h->dev), 0);
+    ck_assert_int_eq(vmwdt_next_deadline_ns(h->dev), INT64_MAX);
+    ck_assert_int_eq(vmwdt_wake(h->dev), 0);
+    ck_assert_int_eq(vmwdt_next_deadline_ns(h->dev), T0 + VH_S(1));
+    vh_advance_by(h, VH_MS(500));
+    ck_assert_int_eq(vh_write(h, 0, VMWDT_REG_STATUS, 0), 0);
+    ck_assert_msg(vmwdt_next_deadline_ns(h->dev) == INT64_MAX,
+                  "disabled in the first window, next deadline %lld",
+                  (long long)vmwdt_next_deadline_ns(h->dev));
+    vh_start(h, 1, 10, 10);
+    vh_advance_by(h, VH_MS(1500));
+    vh_expect_counts(h, 1, 0);
+    ck_assert_int_eq(vh_write(h, 1, VMWDT_REG_STATUS, 0), 0);
+    ck_assert_msg(vmwdt_next_deadline_ns(h->dev) == INT64_MAX,
+                  "disabled in the second window, next deadline %lld",
+                  (long long)vmwdt_next_deadline_ns(h->dev));
     vh_free(h);
 }
 END_TEST
@@ -260,8 +295,11 @@ START_TEST(regular_pets_prevent_everything)
     for (int i = 0; i < 1000; i++) {
         vh_advance_by(h, VH_MS(999));
         ck_assert_int_eq(vh_write(h, 0, VMWDT_REG_LOAD_CNT, 10), 0);
+        /* The next deadline follows the pet exactly: the host is never woken for nothing. */
+        ck_assert_int_eq(vmwdt_next_deadline_ns(h->dev), h->now + VH_S(1));
     }
     vh_expect_none(h);
+    ck_assert_int_eq(h->run_due_calls, 0);
     /* A larger count makes a longer window. */
     int64_t t = h->now;
     ck_assert_int_eq(vh_write(h, 0, VMWDT_REG_LOAD_CNT, 35), 0);
@@ -593,6 +631,7 @@ static Suite *registers_suite(void)
     tcase_add_test(tc, status_nonzero_while_enabled_changes_nothing);
     tcase_add_test(tc, reenable_starts_fresh_window);
     tcase_add_test(tc, disable_stops_everything);
+    tcase_add_test(tc, no_deadline_when_nothing_armed);
     tcase_add_test(tc, load_while_disabled_is_stored);
     tcase_add_test(tc, pet_after_irq_prevents_reset);
     tcase_add_test(tc, regular_pets_prevent_everything);
