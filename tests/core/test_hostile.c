@@ -242,9 +242,10 @@ START_TEST(freq_zero_enable)
     struct observed before;
     int logs = h->nlog;
 
-    /* vCPU 3 was never written: f is 0. */
+    /* vCPU 3 was never written: f is 0. A LOAD_CNT write is a pet, refused too. */
     observe(h, &before);
     ck_assert_int_eq(vh_write(h, 3, VMWDT_REG_STATUS, 1), -EINVAL);
+    ck_assert_int_eq(vh_write(h, 3, VMWDT_REG_LOAD_CNT, 10), -EINVAL);
     ck_assert_int_gt(h->nlog, logs);
     expect_unchanged(h, &before, "an enable with f = 0");
     ck_assert_uint_eq(vh_read(h, 3, VMWDT_REG_STATUS), 0);

@@ -197,6 +197,8 @@ START_TEST(sleep_keeps_budget)
     ck_assert_int_eq(vmwdt_sleep(h->dev), 0);
     ck_assert_int_eq(vmwdt_sleep(h->dev), 0);
     ck_assert_int_eq(vmwdt_next_deadline_ns(h->dev), INT64_MAX);
+    /* A host that calls run_due anyway, long past the deadline, gets nothing while asleep. */
+    ck_assert_int_eq(vh_run_at(h, T0 + VH_S(5)), 0);
     vh_advance_to(h, T0 + VH_S(10));
     vh_expect_none(h);
     ck_assert_uint_eq(vh_read(h, 0, VMWDT_REG_STATUS), 1);

@@ -69,6 +69,8 @@ static void vh_cb_log(void *opaque, int level, const char *msg)
     struct vh *h = opaque;
 
     h->nlog++;
+    if (level < 0 || level > 7 || msg == NULL || msg[0] == '\0')
+        h->bad_log++;
     snprintf(h->last_log, sizeof(h->last_log), "%d %s", level, msg ? msg : "(null)");
 }
 
@@ -284,6 +286,8 @@ static void vh_expect_sane(const struct vh *h)
     ck_assert_msg(h->events_outside == 0, "%d events outside vmwdt_run_due", h->events_outside);
     ck_assert_msg(h->unknown_cpu == 0, "%d callbacks named a vCPU that does not exist",
                   h->unknown_cpu);
+    ck_assert_msg(h->bad_log == 0, "%d log messages without text or with a bad level (last: %s)",
+                  h->bad_log, h->last_log);
 }
 
 void vh_expect_none(const struct vh *h)

@@ -42,6 +42,7 @@ struct vh {
     struct vh_event irq[VH_MAX_EVENTS];
     struct vh_event reset[VH_MAX_EVENTS];
     int nlog;                /* Every log message, whatever its level. */
+    int bad_log;             /* Messages with no text or a level outside syslog's 0..7. */
     char last_log[VH_LAST_LOG];
     int run_due_calls;
     int run_due_fired;       /* Sum of vmwdt_run_due() return values. */
