@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,6 +202,9 @@ VMWDT_EXPORT const char *vmwdt_strerror(int err)
 {
     if (err == 0)
         return "Success";
+    /* Negating INT_MIN would overflow; no errno is that large anyway. */
+    if (err == INT_MIN)
+        return "Unknown error";
     const char *s = strerrordesc_np(err < 0 ? -err : err);
     return s != NULL ? s : "Unknown error";
 }
