@@ -514,7 +514,7 @@ static void *writer_main(void *arg)
 
     while (mono_ns() < w->until) {
         for (int i = 0; i < 64; i++) {
-            if (mmio_w(w->dev, w->cpu, VMWDT_REG_LOAD_CNT, 30) != 0)
+            if (mmio_w(w->dev, w->cpu, VMWDT_REG_LOAD_CNT, 100) != 0)
                 w->errors++;
             if (vmwdt_mmio_read(w->dev, w->cpu * 0x10 + VMWDT_REG_CURRENT_CNT, b, 4) != 0)
                 w->errors++;
@@ -533,9 +533,10 @@ START_TEST(thread_concurrent_writers)
     struct writer w[WRITERS];
     pthread_t th[WRITERS];
 
-    /* vCPUs 0..3 are petted without pause (300 ms windows); 4..7 stall (100 ms windows). */
+    /* vCPUs 0..3 are petted without pause (1 s windows, so that a writer thread starved by a
+     * loaded machine is not a stall); 4..7 stall (100 ms windows). */
     for (uint32_t c = 0; c < CPUS; c++)
-        start_cpu(r->dev, c, 100, c < WRITERS ? 30 : 10);
+        start_cpu(r->dev, c, 100, c < WRITERS ? 100 : 10);
     int64_t until = mono_ns() + 700 * MS;
     for (int i = 0; i < WRITERS; i++) {
         w[i] = (struct writer){ .dev = r->dev, .cpu = (uint32_t)i, .until = until };
