@@ -27,14 +27,24 @@ echo "cpu:      $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -
 echo "commit:   $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo "load avg: $(cut -d' ' -f1-3 /proc/loadavg) (before)"
 
+# CPU time of the whole machine and of this script's children, in clock ticks, to tell how
+# busy other processes kept the machine while the benchmarks ran.
+machine_ticks() { awk '/^cpu /{ print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+own_ticks() { sed 's/.*) //' "/proc/$$/stat" | awk '{ print $12 + $13 + $14 + $15 }'; }
+uptime_ticks() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%d\n", $1 * hz }' /proc/uptime; }
+
+m0=$(machine_ticks); o0=$(own_ticks); u0=$(uptime_ticks)
 for b in $benchmarks; do
     echo
     echo "== $b"
     "$bin/$b"
 done
+m1=$(machine_ticks); o1=$(own_ticks); u1=$(uptime_ticks)
 
 echo
 echo "load avg: $(cut -d' ' -f1-3 /proc/loadavg) (after)"
+echo "other processes kept $(awk -v m=$((m1 - m0)) -v o=$((o1 - o0)) -v u=$((u1 - u0)) \
+    'BEGIN { printf "%.2f", (u > 0 ? (m - o) / u : 0) }') of $(nproc) CPUs busy on average during the run"
 
 # Instructions per operation: callgrind counts only inside the named function, and the
 # difference between a run of 2N and one of N operations removes one-time costs (lazy binding,
