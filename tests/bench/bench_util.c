@@ -163,7 +163,7 @@ void bench_enable(vmwdt *dev, uint32_t cpu, uint32_t freq, uint32_t load)
 }
 
 int bench_log_quiet;
-long bench_log_count;
+_Atomic long bench_log_count;
 
 void bench_log(void *opaque, int level, const char *msg)
 {

@@ -55,7 +55,7 @@ void bench_enable(vmwdt *dev, uint32_t cpu, uint32_t freq, uint32_t load);
  */
 void bench_log(void *opaque, int level, const char *msg);
 extern int bench_log_quiet;
-extern long bench_log_count;
+extern _Atomic long bench_log_count; /* the worker thread may log too */
 
 /* Exits with status 1 after printing what failed, when err is negative. */
 void bench_check(int err, const char *what);

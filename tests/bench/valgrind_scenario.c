@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,8 @@
 #include "bench_util.h"
 
 static int64_t vnow;
-static int irqs, resets, logs;
+static int irqs, resets;
+static _Atomic int logs; /* the worker threads log too */
 static sem_t thread_irq;
 
 static int64_t virt_now(void *opaque)
