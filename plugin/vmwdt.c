@@ -341,7 +341,10 @@ VMWDT_EXPORT int vmwdt_mmio_write(vmwdt *dev, uint64_t offset, const void *data,
     pthread_mutex_unlock(&s->lock);
     switch (res) {
     case WDT_WRITE_ARMED:
-        atomic_store(&dev->activated, true);
+        /* Read first: a store on every pet would bounce the flag's cache line between the
+         * cores of vCPUs that pet at once. */
+        if (!atomic_load_explicit(&dev->activated, memory_order_relaxed))
+            atomic_store(&dev->activated, true);
         /* fall through */
     case WDT_WRITE_DONE:
         if (reg == VMWDT_REG_STATUS || reg == VMWDT_REG_LOAD_CNT) {
