@@ -188,6 +188,7 @@ static int wdt_alloc_slots(struct vmwdt *dev)
         wdt_vcpu_init(&s->core);
         wdt_vclock_init(&s->clock);
         atomic_init(&s->thread, NULL);
+        atomic_init(&s->deadline, INT64_MAX);
         atomic_init(&s->heap_key, INT64_MAX);
     }
     return 0;
@@ -332,12 +333,14 @@ VMWDT_EXPORT int vmwdt_mmio_write(vmwdt *dev, uint64_t offset, const void *data,
     uint32_t reg = (uint32_t)(offset % VMWDT_REG_STRIDE);
     uint32_t val = wdt_le32_load(data);
     struct wdt_slot *s = &dev->slots[cpu];
-    int64_t guest = 0;
-    if (reg == VMWDT_REG_STATUS || reg == VMWDT_REG_LOAD_CNT)
-        guest = wdt_guest_now(dev, cpu);
+    bool counts = reg == VMWDT_REG_STATUS || reg == VMWDT_REG_LOAD_CNT;
+    int64_t guest = counts ? wdt_guest_now(dev, cpu) : 0;
+    int64_t now = counts ? wdt_host_now(dev) : 0;
+    int64_t deadline = INT64_MAX;
     pthread_mutex_lock(&s->lock);
     enum wdt_write_result res = wdt_vcpu_write(&s->core, reg, val, guest);
-    int64_t left = wdt_vcpu_remaining(&s->core, guest);
+    if (counts && (res == WDT_WRITE_ARMED || res == WDT_WRITE_DONE))
+        deadline = wdt_slot_update_deadline(s, guest, now);
     pthread_mutex_unlock(&s->lock);
     switch (res) {
     case WDT_WRITE_ARMED:
@@ -347,10 +350,8 @@ VMWDT_EXPORT int vmwdt_mmio_write(vmwdt *dev, uint64_t offset, const void *data,
             atomic_store(&dev->activated, true);
         /* fall through */
     case WDT_WRITE_DONE:
-        if (reg == VMWDT_REG_STATUS || reg == VMWDT_REG_LOAD_CNT) {
-            int64_t now = wdt_host_now(dev);
-            wdt_rt_schedule(dev, cpu, left < 0 ? INT64_MAX : wdt_deadline_after(now, left), now);
-        }
+        if (counts)
+            wdt_rt_queue(dev, cpu, deadline, now);
         return 0;
     case WDT_WRITE_REFUSED_FREQ0:
         wdt_guest_logf(dev, "vCPU %u: %s refused: CLOCK_FREQ_HZ is 0", cpu,
@@ -419,14 +420,12 @@ VMWDT_EXPORT int vmwdt_wake(vmwdt *dev)
         for (uint32_t i = 0; i < dev->cpu_count; i++) {
             struct wdt_slot *s = &dev->slots[i];
             int64_t guest = wdt_guest_now(dev, i);
+            int64_t now = wdt_host_now(dev);
             pthread_mutex_lock(&s->lock);
             wdt_vcpu_thaw(&s->core, guest);
-            int64_t left = wdt_vcpu_remaining(&s->core, guest);
+            int64_t deadline = wdt_slot_update_deadline(s, guest, now);
             pthread_mutex_unlock(&s->lock);
-            if (left >= 0) {
-                int64_t now = wdt_host_now(dev);
-                wdt_rt_schedule(dev, i, wdt_deadline_after(now, left), now);
-            }
+            wdt_rt_queue(dev, i, deadline, now);
         }
     }
     pthread_mutex_unlock(&dev->life_lock);

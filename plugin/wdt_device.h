@@ -5,7 +5,7 @@
  * - slot->lock: that vCPU's core state. Taken by that vCPU's MMIO calls and by the timer
  *   runtime when it checks that vCPU; never held across a clock read or a callback.
  * - rt.lock: the deadline heap, the timerfd and the worker's state. Held only for heap
- *   operations; a pet that moves its deadline later does not take it (see wdt_rt_schedule).
+ *   operations; a pet that moves its deadline later does not take it (see wdt_rt_queue).
  * - life_lock: serialises sleep, wake, snapshot and restore with each other.
  * Order: life_lock, then slot->lock, then rt.lock. No callback runs with any of them held.
  */
@@ -35,9 +35,12 @@ struct wdt_slot {
     struct wdt_vcpu core;
     struct wdt_vclock clock;
     _Atomic(struct wdt_thread *) thread; /* NULL until vmwdt_set_vcpu_thread */
-    /* The heap key this vCPU sits under (INT64_MAX: not in the heap). A key never lies later
-     * than the vCPU's true deadline, so a pet that moves the deadline later leaves it alone
-     * and the runtime re-queues the vCPU when the old key comes up. */
+    /* The earliest host time at which the countdown can end (INT64_MAX: not counting). Written
+     * with the slot's lock held, so that it always matches the latest core state. */
+    _Atomic int64_t deadline;
+    /* The heap key this vCPU sits under (INT64_MAX: not in the heap). It is never later than
+     * deadline: a pet that moves the deadline later leaves the heap alone, and the runtime
+     * corrects the key when it reaches the top of the heap. */
     _Atomic int64_t heap_key;
     uint32_t heap_pos; /* guarded by rt.lock */
 } __attribute__((aligned(64)));
@@ -92,8 +95,14 @@ int64_t wdt_deadline_after(int64_t host_now, int64_t delta);
 int wdt_rt_init(struct vmwdt *dev, bool external);
 void wdt_rt_fini(struct vmwdt *dev);
 
-/* Queues a check of vCPU cpu at host time deadline (host_now: the current host time). */
-void wdt_rt_schedule(struct vmwdt *dev, uint32_t cpu, int64_t deadline, int64_t host_now);
+/*
+ * Sets the vCPU's deadline (host time, INT64_MAX: none) from its core state at guest time
+ * guest and host time host_now; the slot's lock must be held. Returns the deadline.
+ */
+int64_t wdt_slot_update_deadline(struct wdt_slot *s, int64_t guest, int64_t host_now);
+
+/* Makes sure the heap checks vCPU cpu no later than its deadline; no slot lock held. */
+void wdt_rt_queue(struct vmwdt *dev, uint32_t cpu, int64_t deadline, int64_t host_now);
 
 /* Handles every check due at or before now; returns how many events fired. */
 int wdt_rt_run_due(struct vmwdt *dev, int64_t now);

@@ -174,43 +174,53 @@ static void wdt_heap_remove(struct vmwdt *dev, uint32_t pos)
     wdt_heap_down(dev, dev->slots[moved.cpu].heap_pos);
 }
 
-/* Puts cpu in the heap under key deadline (INT64_MAX: takes it out). */
-static void wdt_heap_place(struct vmwdt *dev, uint32_t cpu, int64_t deadline)
+/*
+ * Corrects stale keys at the top of the heap until the top is a vCPU's true deadline, so that
+ * the top is the earliest deadline of all: keys are never later than deadlines. rt.lock held.
+ */
+static void wdt_heap_settle(struct vmwdt *dev)
 {
     struct wdt_runtime *rt = &dev->rt;
-    struct wdt_slot *s = &dev->slots[cpu];
-    int64_t key = atomic_load(&s->heap_key);
-    if (deadline == INT64_MAX) {
-        wdt_heap_remove(dev, s->heap_pos);
-        return;
+    while (rt->heap_len > 0) {
+        struct wdt_slot *s = &dev->slots[rt->heap[0].cpu];
+        int64_t deadline = atomic_load(&s->deadline);
+        if (deadline <= rt->heap[0].key)
+            return;
+        if (deadline == INT64_MAX) {
+            wdt_heap_remove(dev, 0);
+            continue;
+        }
+        rt->heap[0].key = deadline;
+        atomic_store(&s->heap_key, deadline);
+        wdt_heap_down(dev, 0);
     }
-    if (key == INT64_MAX) {
-        s->heap_pos = rt->heap_len++;
-        rt->heap[s->heap_pos].cpu = cpu;
-    }
-    rt->heap[s->heap_pos].key = deadline;
-    atomic_store(&s->heap_key, deadline);
-    wdt_heap_up(dev, s->heap_pos);
-    wdt_heap_down(dev, s->heap_pos);
 }
 
-/*
- * With THREAD timers a key only has to be a lower bound of the vCPU's deadline, so only an
- * earlier deadline needs the lock: pets, which move deadlines later, do not take it, and the
- * worker re-queues a vCPU whose key came up early. With EXTERNAL timers the host is told the
- * deadline (vmwdt_next_deadline_ns), so every change is applied.
- */
-void wdt_rt_schedule(struct vmwdt *dev, uint32_t cpu, int64_t deadline, int64_t host_now)
+int64_t wdt_slot_update_deadline(struct wdt_slot *s, int64_t guest, int64_t host_now)
+{
+    int64_t left = wdt_vcpu_remaining(&s->core, guest);
+    int64_t deadline = left < 0 ? INT64_MAX : wdt_deadline_after(host_now, left);
+    atomic_store(&s->deadline, deadline);
+    return deadline;
+}
+
+void wdt_rt_queue(struct vmwdt *dev, uint32_t cpu, int64_t deadline, int64_t host_now)
 {
     struct wdt_slot *s = &dev->slots[cpu];
     struct wdt_runtime *rt = &dev->rt;
-    int64_t key = atomic_load(&s->heap_key);
-    if (deadline == key || (!rt->external && deadline > key))
+    /* The common pet moves the deadline later: the key already lies no later than it. */
+    if (deadline >= atomic_load(&s->heap_key))
         return;
     pthread_mutex_lock(&rt->lock);
-    key = atomic_load(&s->heap_key);
-    if (!rt->asleep && deadline != key && (rt->external || deadline < key)) {
-        wdt_heap_place(dev, cpu, deadline);
+    int64_t key = atomic_load(&s->heap_key);
+    if (!rt->asleep && deadline < key) {
+        if (key == INT64_MAX) {
+            s->heap_pos = rt->heap_len++;
+            rt->heap[s->heap_pos].cpu = cpu;
+        }
+        rt->heap[s->heap_pos].key = deadline;
+        atomic_store(&s->heap_key, deadline);
+        wdt_heap_up(dev, s->heap_pos);
         if (!rt->external) {
             wdt_worker_start(dev);
             if (rt->worker_running && deadline < rt->armed)
@@ -242,7 +252,7 @@ static void wdt_fire(struct vmwdt *dev, uint32_t cpu, enum wdt_event ev)
     }
 }
 
-/* Checks one vCPU whose key came up at host time now; returns 1 if an event fired. */
+/* Checks one vCPU whose deadline came up at host time now; returns 1 if an event fired. */
 static int wdt_service(struct vmwdt *dev, uint32_t cpu, int64_t now)
 {
     struct wdt_slot *s = &dev->slots[cpu];
@@ -250,14 +260,15 @@ static int wdt_service(struct vmwdt *dev, uint32_t cpu, int64_t now)
     int64_t left;
     pthread_mutex_lock(&s->lock);
     enum wdt_event ev = wdt_vcpu_expire(&s->core, dev->action, guest, &left);
-    pthread_mutex_unlock(&s->lock);
-    if (left >= 0) {
-        /* A guest clock that lagged host time is polled no faster than this, so that a paused
-         * vCPU close to its deadline cannot keep the worker busy. */
-        if (ev == WDT_EVENT_NONE && !dev->rt.external && left < WDT_RECHECK_MIN_NS)
-            left = WDT_RECHECK_MIN_NS;
-        wdt_rt_schedule(dev, cpu, wdt_deadline_after(now, left), now);
+    int64_t deadline = wdt_slot_update_deadline(s, guest, now);
+    /* A guest clock that lagged host time is polled no faster than this, so that a paused
+     * vCPU close to its deadline cannot keep the worker busy. */
+    if (ev == WDT_EVENT_NONE && !dev->rt.external && left >= 0 && left < WDT_RECHECK_MIN_NS) {
+        deadline = wdt_deadline_after(now, WDT_RECHECK_MIN_NS);
+        atomic_store(&s->deadline, deadline);
     }
+    pthread_mutex_unlock(&s->lock);
+    wdt_rt_queue(dev, cpu, deadline, now);
     wdt_fire(dev, cpu, ev);
     return ev != WDT_EVENT_NONE;
 }
@@ -268,6 +279,7 @@ int wdt_rt_run_due(struct vmwdt *dev, int64_t now)
     int fired = 0;
     for (;;) {
         pthread_mutex_lock(&rt->lock);
+        wdt_heap_settle(dev);
         if (rt->asleep || rt->heap_len == 0 || rt->heap[0].key > now) {
             pthread_mutex_unlock(&rt->lock);
             return fired;
@@ -282,6 +294,7 @@ int64_t wdt_rt_next_deadline(struct vmwdt *dev)
 {
     struct wdt_runtime *rt = &dev->rt;
     pthread_mutex_lock(&rt->lock);
+    wdt_heap_settle(dev);
     int64_t next = (rt->asleep || rt->heap_len == 0) ? INT64_MAX : rt->heap[0].key;
     pthread_mutex_unlock(&rt->lock);
     return next;
@@ -330,6 +343,7 @@ static void *wdt_worker_main(void *varg)
         pthread_mutex_lock(&rt->lock);
         if (wdt_worker_done(rt, arg.gen))
             return NULL;
+        wdt_heap_settle(dev);
         wdt_timer_arm(dev, rt->heap_len > 0 ? rt->heap[0].key : INT64_MAX, now);
         pthread_mutex_unlock(&rt->lock);
         uint64_t expirations;
