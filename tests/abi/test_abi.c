@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "vmwdt.h"
+#include "vmwdt_test.h"
 
 /* A device pointer that vmwdt_create must leave untouched when it fails. */
 #define UNTOUCHED ((vmwdt *)(uintptr_t)0x5eed)
@@ -295,14 +296,6 @@ START_TEST(ops_size_rules)
 }
 END_TEST
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /*
  * A smaller ops struct: callbacks past its size are never called, those within it are. A 0 ns
  * window makes the interrupt and the reset due at once; now_ns and log past the size would
@@ -406,11 +399,6 @@ START_TEST(null_arguments)
 }
 END_TEST
 
-static pid_t gettid_(void)
-{
-    return (pid_t)syscall(SYS_gettid);
-}
-
 /* A thread that tells its id and waits until it is let go. */
 struct parked {
     pthread_mutex_t lock;
@@ -424,7 +412,7 @@ static void *park(void *arg)
     struct parked *p = arg;
 
     pthread_mutex_lock(&p->lock);
-    p->tid = gettid_();
+    p->tid = test_gettid();
     pthread_cond_broadcast(&p->cv);
     while (!p->go)
         pthread_cond_wait(&p->cv, &p->lock);
@@ -437,7 +425,7 @@ START_TEST(set_vcpu_thread_rules)
 {
     struct vmwdt_config c = cfg_of(2, VMWDT_CLOCK_AUTO, VMWDT_TIMERS_EXTERNAL);
     vmwdt *dev = expect_created(&c, NULL);
-    pid_t pid = getpid(), tid = gettid_();
+    pid_t pid = getpid(), tid = test_gettid();
 
     ck_assert_int_eq(vmwdt_set_vcpu_thread(dev, 2, pid, tid), -EINVAL);
     ck_assert_int_eq(vmwdt_set_vcpu_thread(dev, UINT32_MAX, pid, tid), -EINVAL);
@@ -506,12 +494,4 @@ static Suite *abi_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(abi_suite());
-
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+VMWDT_SUITE_MAIN(abi_suite)

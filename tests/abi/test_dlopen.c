@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "vmwdt.h"
+#include "vmwdt_test.h"
 
 #ifndef VMWDT_LIB_PATH
 #error "VMWDT_LIB_PATH must name the built libvmwdt.so.1"
@@ -195,12 +196,4 @@ static Suite *dlopen_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(dlopen_suite());
-
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+VMWDT_SUITE_MAIN(dlopen_suite)

@@ -22,29 +22,9 @@
 
 #include "vmwdt.h"
 #include "wdt_clock.h"
+#include "vmwdt_test.h"
 
 #define MS 1000000LL
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-static pid_t gettid_(void)
-{
-    return (pid_t)syscall(SYS_gettid);
-}
 
 /* A helper thread that either spins or sleeps until told to stop. */
 struct worker {
@@ -58,7 +38,7 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
 
-    atomic_store(&w->tid, gettid_());
+    atomic_store(&w->tid, test_gettid());
     while (!atomic_load(&w->stop)) {
         if (!w->busy)
             sleep_ms(5);
@@ -165,7 +145,7 @@ START_TEST(guest_time_own_proc_entry)
     wdt_thread_close(&t);
     ck_assert_int_eq(t.stat_fd, -1);
     /* The calling thread's own entry too. */
-    ck_assert_int_eq(wdt_thread_open(&t, getpid(), gettid_(), true), 0);
+    ck_assert_int_eq(wdt_thread_open(&t, getpid(), test_gettid(), true), 0);
     ck_assert_int_eq(wdt_thread_guest_ns(&t, &g), 0);
     ck_assert_int_eq(g, 0);
     wdt_thread_close(&t);
@@ -536,12 +516,4 @@ static Suite *clocks_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(clocks_suite());
-
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+VMWDT_SUITE_MAIN(clocks_suite)

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "suite_main.h"
+#include "vmwdt_test.h"
 #include "vharness.h"
 
 #define T0 VH_S(2)
@@ -365,14 +365,6 @@ START_TEST(huge_windows_many_cpus)
     vh_free(h);
 }
 END_TEST
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /*
  * A million refused accesses while virtual time stands still: each is refused, the log stays

@@ -5,7 +5,7 @@
 #include <check.h>
 #include <stdint.h>
 
-#include "suite_main.h"
+#include "vmwdt_test.h"
 #include "vharness.h"
 
 /* Host time starts away from 0 so that 0 is never mistaken for "unset". */

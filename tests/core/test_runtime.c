@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "suite_main.h"
+#include "vmwdt_test.h"
 #include "vharness.h"
 
 #define MS 1000000LL
@@ -25,27 +25,6 @@
 /* Timers never fire early; one millisecond absorbs a library that rounds to milliseconds. */
 #define EARLY (1 * MS)
 #define MAX_EV 256
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-static pid_t my_tid(void)
-{
-    return (pid_t)syscall(SYS_gettid);
-}
 
 /* What the host saw, shared between the worker's callbacks and the test thread. */
 struct rt {
@@ -71,7 +50,7 @@ static void rt_enter(struct rt *r)
 {
     if (atomic_load(&r->destroyed))
         atomic_fetch_add(&r->after_destroy, 1);
-    if (my_tid() == r->test_tid)
+    if (test_gettid() == r->test_tid)
         atomic_fetch_add(&r->on_test_thread, 1);
     atomic_fetch_add(&r->in_callback, 1);
 }
@@ -145,7 +124,7 @@ static struct rt *rt_new(uint32_t cpus, enum vmwdt_action action)
     ck_assert_ptr_nonnull(r);
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
-    r->test_tid = my_tid();
+    r->test_tid = test_gettid();
     ck_assert_int_eq(vmwdt_create(&cfg, &ops, &r->dev), 0);
     return r;
 }

@@ -5,7 +5,7 @@
 #include <check.h>
 #include <stdint.h>
 
-#include "suite_main.h"
+#include "vmwdt_test.h"
 #include "vharness.h"
 
 #define T0 VH_S(1)

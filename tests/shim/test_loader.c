@@ -17,6 +17,7 @@
 
 #include "fake_plugin.h"
 #include "vmwdt_loader.h"
+#include "vmwdt_test.h"
 
 #define FAKE(name) FAKE_DIR "/" name
 
@@ -402,11 +403,4 @@ static Suite *loader_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(loader_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+VMWDT_SUITE_MAIN(loader_suite)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "wdt_snapshot.h"
+#include "vmwdt_test.h"
 
 /* Every message the codec logged during one call. */
 struct logbuf {
@@ -532,11 +533,4 @@ static Suite *codec_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(codec_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+VMWDT_SUITE_MAIN(codec_suite)

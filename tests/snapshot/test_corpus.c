@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "snap_host.h"
+#include "vmwdt_test.h"
 
 #ifndef SNAP_MALFORMED_DIR
 #error "SNAP_MALFORMED_DIR must name the corpus directory"
@@ -149,7 +150,7 @@ START_TEST(valid_document_restores)
 }
 END_TEST
 
-int main(void)
+static Suite *corpus_suite(void)
 {
     Suite *s = suite_create("snapshot_corpus");
     TCase *tc = tcase_create("corpus");
@@ -158,9 +159,7 @@ int main(void)
     tcase_add_test(tc, corpus_is_refused_and_changes_nothing);
     tcase_add_test(tc, valid_document_restores);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return s;
 }
+
+VMWDT_SUITE_MAIN(corpus_suite)

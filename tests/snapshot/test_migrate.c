@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "snap_host.h"
+#include "vmwdt_test.h"
 
 static const char *const ACTION_NAME[] = { "irq_then_reset", "irq_only", "reset", "none" };
 
@@ -445,7 +446,7 @@ START_TEST(crosvm_document_restores)
 }
 END_TEST
 
-int main(void)
+static Suite *migrate_suite(void)
 {
     Suite *s = suite_create("snapshot_migrate");
     TCase *tc = tcase_create("migrate");
@@ -460,9 +461,7 @@ int main(void)
     tcase_add_test(tc, restore_leaves_device_asleep);
     tcase_add_test(tc, crosvm_document_restores);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return s;
 }
+
+VMWDT_SUITE_MAIN(migrate_suite)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "vmwdt_test.h"
 
 #if !defined(XPROC_HELPER) || !defined(XPROC_LIBRARY) || !defined(XPROC_STATE_FILE)
 #error "XPROC_HELPER, XPROC_LIBRARY and XPROC_STATE_FILE must be defined"
@@ -38,16 +39,14 @@ START_TEST(migrate_between_processes)
 }
 END_TEST
 
-int main(void)
+static Suite *xproc_suite(void)
 {
     Suite *s = suite_create("snapshot_xproc");
     TCase *tc = tcase_create("xproc");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, migrate_between_processes);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return s;
 }
+
+VMWDT_SUITE_MAIN(xproc_suite)
