@@ -3,10 +3,11 @@
  * one worker thread sleeping on one timerfd (THREAD) or by the host's calls to vmwdt_run_due()
  * (EXTERNAL). The number of descriptors does not depend on the number of vCPUs.
  *
- * A heap key is only ever a lower bound of when the vCPU can expire: when it comes up, the
- * vCPU's guest clock is read and the core says whether the window really ended; if not, the
- * vCPU is queued again for when it can end at the earliest (guest clocks never run faster than
- * host time). So pets, which push deadlines later, never touch the heap.
+ * Each vCPU publishes its deadline, the earliest host time its window can end (guest clocks
+ * never run faster than host time). A heap key is only ever a lower bound of that deadline:
+ * pets, which move deadlines later, only publish them; a stale key is corrected when it reaches
+ * the top of the heap, and a vCPU whose key comes up is checked against its guest clock, which
+ * says whether the window really ended, and queued again if not.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -68,15 +69,24 @@ static void wdt_heap_down(struct vmwdt *dev, uint32_t pos)
     wdt_heap_set(dev, pos, e);
 }
 
-static uint32_t wdt_heap_pop(struct vmwdt *dev)
+/* Takes the entry at pos out of the heap. */
+static void wdt_heap_remove(struct vmwdt *dev, uint32_t pos)
 {
     struct wdt_runtime *rt = &dev->rt;
-    uint32_t cpu = rt->heap[0].cpu;
-    atomic_store(&dev->slots[cpu].heap_key, INT64_MAX);
-    if (--rt->heap_len > 0) {
-        wdt_heap_set(dev, 0, rt->heap[rt->heap_len]);
-        wdt_heap_down(dev, 0);
-    }
+    atomic_store(&dev->slots[rt->heap[pos].cpu].heap_key, INT64_MAX);
+    if (--rt->heap_len == pos)
+        return;
+    struct wdt_heap_entry moved = rt->heap[rt->heap_len];
+    wdt_heap_set(dev, pos, moved);
+    wdt_heap_up(dev, pos);
+    wdt_heap_down(dev, dev->slots[moved.cpu].heap_pos);
+}
+
+/* Takes the earliest entry out of the heap and returns its vCPU. */
+static uint32_t wdt_heap_pop(struct vmwdt *dev)
+{
+    uint32_t cpu = dev->rt.heap[0].cpu;
+    wdt_heap_remove(dev, 0);
     return cpu;
 }
 
@@ -159,19 +169,6 @@ static void wdt_worker_start(struct vmwdt *dev)
         free(arg);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-}
-
-/* Takes the entry at pos out of the heap. */
-static void wdt_heap_remove(struct vmwdt *dev, uint32_t pos)
-{
-    struct wdt_runtime *rt = &dev->rt;
-    atomic_store(&dev->slots[rt->heap[pos].cpu].heap_key, INT64_MAX);
-    if (--rt->heap_len == pos)
-        return;
-    struct wdt_heap_entry moved = rt->heap[rt->heap_len];
-    wdt_heap_set(dev, pos, moved);
-    wdt_heap_up(dev, pos);
-    wdt_heap_down(dev, dev->slots[moved.cpu].heap_pos);
 }
 
 /*
