@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
+cmake --preset default >/dev/null
+cmake --build --preset default -j"$(nproc)" >/dev/null
 
 vmm=build/host-shim/vmm/vmwdt-vmm
 replay=build/host-shim/replay/vmwdt-replay
