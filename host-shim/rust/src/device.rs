@@ -1,10 +1,11 @@
 //! A watchdog device made by a loaded plugin, with Rust closures as its host callbacks.
 
+use std::cell::Cell;
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::error::Result;
@@ -112,7 +113,7 @@ type LogFn = Box<dyn Fn(i32, &str) + Send + Sync>;
 /// The closures may run on the plugin's worker thread (THREAD timers), inside
 /// [`Vmwdt::run_due`] (EXTERNAL timers), and (`log`, `now_ns`, `guest_time_ns`) inside any call,
 /// possibly from several threads at once; hence `Fn + Send + Sync`. A closure may call any
-/// method of the device except dropping it.
+/// method of the device, and may drop the last reference to it (see [`Vmwdt`]).
 pub struct Callbacks {
     raise_irq: CpuFn,
     request_reset: CpuFn,
@@ -192,11 +193,53 @@ struct HostState {
     panics: AtomicU64,
     last_guest_time: Vec<AtomicI64>,
     last_now: AtomicI64,
+    /// The device was dropped inside one of its own callbacks and is being destroyed by another
+    /// thread: the closures are no longer called.
+    dropped: AtomicBool,
+}
+
+/// A callback of one device running on this thread, linked to the callback it is nested in (a
+/// closure may call another device, whose callbacks then run inside it).
+struct CallbackFrame {
+    host: *const HostState,
+    outer: *const CallbackFrame,
+}
+
+thread_local! {
+    /// The innermost callback running on this thread, or null. A plain pointer with no
+    /// destructor, so that it stays usable while the thread ends.
+    static INNERMOST_CALLBACK: Cell<*const CallbackFrame> = const { Cell::new(ptr::null()) };
+}
+
+/// Whether this thread is inside a callback of the device whose host state is `host`.
+fn in_callback_of(host: *const HostState) -> bool {
+    let mut frame = INNERMOST_CALLBACK.with(Cell::get);
+    while !frame.is_null() {
+        // SAFETY: every linked frame lives on this thread's stack in a guard() call that has
+        // not returned yet; guard() unlinks its frame before returning.
+        let f = unsafe { &*frame };
+        if f.host == host {
+            return true;
+        }
+        frame = f.outer;
+    }
+    false
 }
 
 impl HostState {
     fn guard<R>(&self, what: &str, f: impl FnOnce() -> R) -> Option<R> {
-        match catch_unwind(AssertUnwindSafe(f)) {
+        if self.dropped.load(Ordering::Acquire) {
+            return None;
+        }
+        let frame = CallbackFrame {
+            host: self,
+            outer: INNERMOST_CALLBACK.with(Cell::get),
+        };
+        INNERMOST_CALLBACK.with(|c| c.set(&frame));
+        // catch_unwind returns in every case, so the frame is always unlinked.
+        let result = catch_unwind(AssertUnwindSafe(f));
+        INNERMOST_CALLBACK.with(|c| c.set(frame.outer));
+        match result {
             Ok(r) => Some(r),
             Err(_) => {
                 self.panics.fetch_add(1, Ordering::Relaxed);
@@ -298,6 +341,11 @@ pub trait Suspendable {
 }
 
 /// A watchdog device. Dropping it calls `vmwdt_destroy`; no callback runs after the drop.
+///
+/// A closure may hold the last reference to its own device (an `Arc<Vmwdt>` it upgrades or
+/// takes from a slot) and drop it. When that happens inside a callback on the library's worker
+/// thread, the device is destroyed by a short-lived thread that waits for the callback to
+/// return; the closures are not called again after the drop.
 pub struct Vmwdt {
     plugin: Arc<Plugin>,
     dev: NonNull<sys::RawDevice>,
@@ -331,6 +379,7 @@ impl Vmwdt {
             last_guest_time: (0..slots).map(|_| AtomicI64::new(0)).collect(),
             last_now: AtomicI64::new(0),
             panics: AtomicU64::new(0),
+            dropped: AtomicBool::new(false),
             cb: callbacks,
         })));
         // SAFETY: just leaked; only shared references are made from now on.
@@ -525,13 +574,71 @@ impl Suspendable for Vmwdt {
     }
 }
 
+/// What destroying a device takes: the device, its host state and the loaded library.
+struct Teardown {
+    /// Some until run; a Teardown dropped without running leaks it all, library included,
+    /// since a device that was not destroyed may still run the library's code.
+    plugin: Option<Arc<Plugin>>,
+    dev: NonNull<sys::RawDevice>,
+    host: NonNull<HostState>,
+}
+
+// SAFETY: the C library lets any thread destroy a device, and the host state holds only atomics
+// and Send + Sync closures.
+unsafe impl Send for Teardown {}
+
+impl Teardown {
+    /// Destroys the device, then frees the host state: after vmwdt_destroy returns no callback
+    /// runs, and none is running.
+    ///
+    /// # Safety
+    /// No other call on the device runs or will run, and this thread is not inside one of its
+    /// callbacks.
+    unsafe fn run(mut self) {
+        let plugin = self.plugin.take().expect("a teardown runs once");
+        (plugin.fns.destroy)(self.dev.as_ptr());
+        drop(Box::from_raw(self.host.as_ptr()));
+    }
+}
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        if let Some(plugin) = self.plugin.take() {
+            std::mem::forget(plugin);
+        }
+    }
+}
+
 impl Drop for Vmwdt {
     fn drop(&mut self) {
-        // SAFETY: the device is alive and, with &mut self, no other call runs on it. After
-        // vmwdt_destroy returns no callback runs, so the host state can be freed.
-        unsafe {
-            (self.plugin.fns.destroy)(self.raw());
-            drop(Box::from_raw(self.host.as_ptr()));
+        let teardown = Teardown {
+            plugin: Some(Arc::clone(&self.plugin)),
+            dev: self.dev,
+            host: self.host,
+        };
+        if !in_callback_of(self.host.as_ptr()) {
+            // SAFETY: with &mut self no other call runs on the device, and this thread is not
+            // inside one of its callbacks.
+            unsafe { teardown.run() };
+            return;
         }
+        // A closure dropped the last reference to its own device. vmwdt_destroy must not run
+        // inside the device's callback: it would free the device under the library's worker
+        // and the closure that is running. The closures are not called from now on.
+        self.host().dropped.store(true, Ordering::Release);
+        if self.config.timers != Timers::Thread {
+            // Only the worker thread calls back outside a call that borrows the device, so this
+            // cannot happen from safe code; the device is leaked rather than destroyed while
+            // the call that runs the callback goes on.
+            return;
+        }
+        // Another thread destroys it: vmwdt_destroy waits for the worker, so for this callback
+        // to return. If no thread can be started, the teardown is dropped and leaks the device.
+        let _ = std::thread::Builder::new()
+            .name("vmwdt-destroy".to_owned())
+            // SAFETY: the new thread is inside no callback, and no call on the device is left:
+            // this was its last reference, and the worker's callbacks end before destroy
+            // returns.
+            .spawn(move || unsafe { teardown.run() });
     }
 }

@@ -1,6 +1,6 @@
 //! Threads and lifetimes: concurrent MMIO from many vCPU threads, no callback after drop, the
 //! boxed closures freed with the device, panics kept on the Rust side, callbacks calling back
-//! into the device.
+//! into the device, a device dropped inside its own callback.
 
 mod common;
 
@@ -140,6 +140,79 @@ fn no_callback_after_drop() {
     );
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(fired.load(Ordering::SeqCst), after);
+}
+
+/// A closure may hold the last reference to its own device (through a slot the host fills after
+/// making it). Dropping that reference inside the callback, on the library's worker thread, must
+/// neither free the running closure's captures nor destroy the device under the worker: the
+/// device is destroyed once the callback has returned, and no closure runs after the drop.
+#[test]
+fn drop_inside_its_own_callback() {
+    let p = plugin_or_skip!();
+    let slot: Arc<Mutex<Option<Arc<Vmwdt>>>> = Arc::new(Mutex::new(None));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (s1, c1, c2) = (slot.clone(), calls.clone(), calls.clone());
+    let (tx, rx) = std::sync::mpsc::channel::<usize>();
+    let tx = Mutex::new(tx);
+    let cb = Callbacks::new(
+        move |_| {
+            let n = c1.fetch_add(1, Ordering::SeqCst);
+            // The last reference to the device, dropped inside the device's own callback.
+            let last = s1.lock().unwrap().take();
+            drop(last);
+            // The closure is still running: what it captured must still be there.
+            let _ = tx.lock().unwrap().send(n);
+        },
+        move |_| {
+            c2.fetch_add(1, Ordering::SeqCst);
+        },
+    )
+    .log(|_, _| {});
+    let dev = Arc::new(
+        Vmwdt::new(
+            &p,
+            Config {
+                cpu_count: 1,
+                clock: Clock::Monotonic,
+                action: Action::IrqThenReset,
+                timers: Timers::Thread,
+            },
+            cb,
+        )
+        .unwrap(),
+    );
+    // 10 Hz, 1 tick: the interrupt 100 ms after the enable, the reset request 100 ms later.
+    let w = |r, v: u32| {
+        dev.try_mmio_write(reg::offset(0, r), &v.to_le_bytes())
+            .unwrap()
+    };
+    w(reg::CLOCK_FREQ_HZ, 10);
+    w(reg::LOAD_CNT, 1);
+    *slot.lock().unwrap() = Some(dev.clone());
+    w(reg::STATUS, 1);
+    drop(dev);
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(20)),
+        Ok(0),
+        "the callback that dropped its device could still use its own captures"
+    );
+    // The device is destroyed on another thread once the callback returned; the closures go
+    // with it.
+    let start = Instant::now();
+    while Arc::strong_count(&calls) > 1 && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        Arc::strong_count(&calls),
+        1,
+        "the closures were freed once the device was destroyed"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "no closure ran after the drop (the reset request was due 100 ms later)"
+    );
 }
 
 /// A panicking closure does not unwind into the C library: with PanicPolicy::Log it is
