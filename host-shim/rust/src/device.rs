@@ -241,21 +241,42 @@ impl HostState {
         INNERMOST_CALLBACK.with(|c| c.set(frame.outer));
         match result {
             Ok(r) => Some(r),
-            Err(_) => {
+            Err(payload) => {
+                drop_payload(payload);
                 self.panics.fetch_add(1, Ordering::Relaxed);
                 match self.cb.panic_policy {
                     PanicPolicy::Abort => {
-                        eprintln!("vmwdt: the host's {} callback panicked; aborting", what);
+                        report_panic(what, "aborting");
                         std::process::abort();
                     }
                     PanicPolicy::Log => {
-                        eprintln!("vmwdt: the host's {} callback panicked; ignored", what);
+                        report_panic(what, "ignored");
                         None
                     }
                 }
             }
         }
     }
+}
+
+/// Drops a caught panic's payload. Its destructor may panic too, and that panic must not leave
+/// the trampoline; a payload whose destructor panicked is leaked.
+fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+}
+
+/// Says on stderr that a callback panicked. A failed write is ignored: eprintln! would panic,
+/// and that panic would leave the trampoline.
+fn report_panic(what: &str, outcome: &str) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "vmwdt: the host's {} callback panicked; {}",
+        what,
+        outcome
+    );
 }
 
 /// # Safety

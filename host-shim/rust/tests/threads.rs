@@ -317,6 +317,87 @@ fn panics_stay_on_the_rust_side() {
     assert_eq!(resets.lock().unwrap().len(), 1);
 }
 
+/// The child half of `caught_panics_never_escape`: a log closure that panics while stderr cannot
+/// be written, then one whose panic payload panics when dropped. Both must be caught.
+fn panic_child(p: &Arc<vmwdt::Plugin>) {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("the panic payload panics when dropped");
+        }
+    }
+    let bomb = Arc::new(AtomicBool::new(false));
+    let b1 = bomb.clone();
+    let cb = Callbacks::default()
+        .log(move |_, _| {
+            if b1.load(Ordering::SeqCst) {
+                std::panic::panic_any(PanicsOnDrop);
+            }
+            panic!("log panics on purpose");
+        })
+        .on_panic(PanicPolicy::Log);
+    let dev = Vmwdt::new(
+        p,
+        Config {
+            cpu_count: 1,
+            clock: Clock::Monotonic,
+            action: Action::IrqOnly,
+            timers: Timers::External,
+        },
+        cb,
+    )
+    .unwrap();
+    let refused = |dev: &Vmwdt| {
+        dev.try_mmio_write(reg::offset(0, reg::CURRENT_CNT), &1u32.to_le_bytes())
+            .is_err()
+    };
+    assert!(refused(&dev));
+    assert_eq!(dev.callback_panics(), 1);
+    bomb.store(true, Ordering::SeqCst);
+    // The guest-message rate limit still lets a second refusal through at once.
+    assert!(refused(&dev));
+    assert_eq!(dev.callback_panics(), 2);
+    println!("VMWDT-CHILD-DONE");
+}
+
+/// With PanicPolicy::Log, reporting a caught panic cannot panic in turn and escape into the C
+/// library (which aborts the process): not when stderr cannot be written, and not when the
+/// panic's payload panics as it is dropped. Run in a child process whose stderr is /dev/full.
+#[test]
+fn caught_panics_never_escape() {
+    let p = plugin_or_skip!();
+    if std::env::var_os("VMWDT_PANIC_CHILD").is_some() {
+        panic_child(&p);
+        return;
+    }
+    let full = match std::fs::OpenOptions::new().write(true).open("/dev/full") {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("skipped: /dev/full: {e}");
+            return;
+        }
+    };
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "caught_panics_never_escape",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("VMWDT_PANIC_CHILD", "1")
+        .stdin(std::process::Stdio::null())
+        .stderr(full)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("VMWDT-CHILD-DONE"),
+        "the child failed ({}):\n{}",
+        out.status,
+        stdout
+    );
+}
+
 /// A callback may call back into the device (any function but destroy).
 #[test]
 fn callbacks_may_call_the_device() {
