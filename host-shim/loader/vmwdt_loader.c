@@ -70,14 +70,16 @@ const char *vmwdt_plugin_default_path(void)
 }
 
 /*
- * Checks a path that names a file (it has a '/'): it must exist and begin with the ELF magic.
- * A bare name is left to the dynamic linker's search.
+ * Checks a path that names a file (it has a '/'): it must exist, be a regular file and begin
+ * with the ELF magic. A bare name is left to the dynamic linker's search.
  */
 static int check_file(const char *path, char *err, size_t errlen)
 {
     if (!strchr(path, '/'))
         return 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK, and no read of anything but a regular file: a FIFO or a terminal named as
+     * the plugin must be refused, not wait for a writer or for input. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         int e = errno;
         set_err(err, errlen, "vmwdt plugin %s: cannot open: %s", path, strerror(e));
@@ -85,8 +87,8 @@ static int check_file(const char *path, char *err, size_t errlen)
     }
     unsigned char magic[4] = {0};
     struct stat st;
-    ssize_t got = read(fd, magic, sizeof magic);
     bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    ssize_t got = regular ? read(fd, magic, sizeof magic) : -1;
     close(fd);
     if (!regular || got != (ssize_t)sizeof magic || memcmp(magic, "\177ELF", 4) != 0) {
         set_err(err, errlen, "vmwdt plugin %s: not an ELF shared object", path);

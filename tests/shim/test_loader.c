@@ -1,8 +1,8 @@
 /*
  * The loader suite: vmwdt_plugin_open() on the real plugin and on fake ones built beside this
- * test (fake_plugin.c), every error it promises (missing file, not an ELF object, a missing
- * symbol, a symbol at another version, a wrong major, too old a minor), and a short scenario
- * through libffi on each kind of plugin.
+ * test (fake_plugin.c), every error it promises (missing file, not an ELF object or not a
+ * regular file, a missing symbol, a symbol at another version, a wrong major, too old a
+ * minor), and a short scenario through libffi on each kind of plugin.
  *
  * Paths come from the build: FAKE_DIR (the fake plugins and scratch files) and, when the tree
  * builds it, REAL_PLUGIN (the library's file).
@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "fake_plugin.h"
 #include "vmwdt_loader.h"
@@ -188,6 +190,16 @@ START_TEST(text_file_is_enoexec)
     write_file(FAKE("empty.so"), "", 0);
     open_fails(FAKE("empty.so"), 0, -ENOEXEC, "not an ELF");
     open_fails(FAKE_DIR, 0, -ENOEXEC, "not an ELF"); /* a directory */
+}
+END_TEST
+
+/* A FIFO is refused at once: opening or reading it must not wait for a writer. */
+START_TEST(fifo_is_enoexec_without_blocking)
+{
+    unlink(FAKE("fifo.so"));
+    ck_assert_int_eq(mkfifo(FAKE("fifo.so"), 0600), 0);
+    open_fails(FAKE("fifo.so"), 0, -ENOEXEC, "not an ELF");
+    unlink(FAKE("fifo.so"));
 }
 END_TEST
 
@@ -388,6 +400,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, missing_file_is_enoent);
     tcase_add_test(tc, bare_name_not_found_is_enoent);
     tcase_add_test(tc, text_file_is_enoexec);
+    tcase_add_test(tc, fifo_is_enoexec_without_blocking);
     tcase_add_test(tc, broken_elf_is_enoexec);
     tcase_add_test(tc, missing_function_is_enosys);
     tcase_add_test(tc, symbols_at_another_version_are_enosys);
