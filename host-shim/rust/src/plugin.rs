@@ -80,12 +80,24 @@ impl Plugin {
     /// A path without a `/` is searched for like `dlopen` does (`LD_LIBRARY_PATH`, the cache).
     ///
     /// Errors: [`Error::NotFound`] (a path with a `/` that does not exist), [`Error::Load`]
-    /// (`dlopen` failed), [`Error::MissingSymbol`], [`Error::AbiVersion`].
+    /// (not a regular file, or `dlopen` failed), [`Error::MissingSymbol`],
+    /// [`Error::AbiVersion`].
     pub fn open(path: impl AsRef<Path>) -> Result<Arc<Plugin>> {
         let path = path.as_ref().to_path_buf();
         let bytes = path.as_os_str().as_bytes();
-        if bytes.contains(&b'/') && !path.exists() {
-            return Err(Error::NotFound { path });
+        if bytes.contains(&b'/') {
+            // Only a regular file is handed to dlopen: it would open a FIFO and wait for a
+            // writer forever.
+            match std::fs::metadata(&path) {
+                Err(_) => return Err(Error::NotFound { path }),
+                Ok(m) if !m.is_file() => {
+                    return Err(Error::Load {
+                        path,
+                        reason: "not a regular file".to_owned(),
+                    })
+                }
+                Ok(_) => {}
+            }
         }
         let cpath = CString::new(bytes).map_err(|_| Error::Load {
             path: path.clone(),

@@ -1,5 +1,5 @@
-//! Plugin::open errors (missing file, not a library, missing symbol, wrong ABI version) and
-//! configurations the plugin refuses.
+//! Plugin::open errors (missing file, not a library, a FIFO, missing symbol, wrong ABI version)
+//! and configurations the plugin refuses.
 
 mod common;
 
@@ -60,6 +60,31 @@ fn not_a_library() {
     match &e {
         Error::Load { reason, .. } => assert!(!reason.is_empty()),
         other => panic!("expected Error::Load, got {other:?}"),
+    }
+}
+
+/// A FIFO named as the plugin is refused at once: dlopen would wait for a writer forever.
+#[test]
+fn fifo_is_refused_without_blocking() {
+    let path = tmp("fifo.so");
+    let _ = std::fs::remove_file(&path);
+    match Command::new("mkfifo").arg(&path).status() {
+        Ok(s) if s.success() => {}
+        other => {
+            eprintln!("SKIPPED: mkfifo failed: {other:?}");
+            return;
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let p = path.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(Plugin::open(&p).map(|_| ()));
+    });
+    let got = rx.recv_timeout(std::time::Duration::from_secs(10));
+    let _ = std::fs::remove_file(&path);
+    match got {
+        Ok(Err(Error::Load { reason, .. })) => assert!(reason.contains("regular file"), "{reason}"),
+        other => panic!("expected Error::Load at once, got {other:?}"),
     }
 }
 
