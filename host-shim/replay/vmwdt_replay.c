@@ -46,7 +46,10 @@
  *   stamped with the virtual time of the call that reported them. Then the virtual time becomes
  *   t and the record is applied. So an event due at exactly a record's t comes before that
  *   record takes effect. If the deadline stays put while run_due() reports nothing 1000 times
- *   in a row, the plugin is stuck: a failure, and the replay stops.
+ *   in a row, the plugin is stuck: a failure, and the replay stops. So is a plugin that needs
+ *   10000000 calls of run_due() in a row without an event before one record: a plugin exact
+ *   in virtual time polls a vCPU whose guest clock is frozen once per remaining budget, and a
+ *   budget of a few nanoseconds across a long pause would keep the replay busy for years.
  * - end: timers due up to its t run, then the replay stops. Records after it are an error. A
  *   trace without end stops after its last record (timers due up to that record's t ran).
  * - A failed expectation does not stop the replay: every failure is reported, then exit 1.
@@ -70,6 +73,7 @@
 #define EXIT_TRACE 2
 #define EXIT_SETUP 3
 #define STUCK_LIMIT 1000
+#define POLL_LIMIT 10000000
 
 enum op {
     OP_WRITE,
@@ -604,6 +608,7 @@ static const char *why(struct replay *rp, int rc)
 static bool advance(struct replay *rp, int64_t t, size_t line)
 {
     int stuck = 0;
+    long empty = 0;
     for (;;) {
         int64_t d = vmwdt_plugin_next_deadline_ns(rp->plugin, rp->dev);
         if (d == INT64_MAX || d > t)
@@ -623,6 +628,15 @@ static bool advance(struct replay *rp, int64_t t, size_t line)
             }
         } else {
             stuck = 0;
+        }
+        /* Deadlines that move on without an event (a frozen guest clock near the end of its
+         * window) would take time without bound before a record far ahead. */
+        empty = rc == 0 ? empty + 1 : 0;
+        if (empty >= POLL_LIMIT) {
+            failure(rp, line, "run_due() was called %ld times in a row without an event, up to "
+                              "t=%" PRId64 " of %" PRId64 " (a guest clock frozen close to the "
+                              "end of its window?); the replay stops", empty, rp->now, t);
+            return false;
         }
     }
     if (t > rp->now)
