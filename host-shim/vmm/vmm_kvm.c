@@ -556,6 +556,12 @@ int vmm_kvm_start_vcpus(struct vmm *vm)
         int rc = pthread_create(&v->thread, NULL, vcpu_thread, v);
         if (rc != 0) {
             fprintf(stderr, "vmwdt-vmm: cannot start vCPU %u: %s\n", i, strerror(rc));
+            /* A VM that lacks a vCPU has failed: the threads already started end, and the
+             * exit status says so. */
+            pthread_mutex_lock(&vm->lock);
+            vm->failed = 1;
+            pthread_cond_broadcast(&vm->cond);
+            pthread_mutex_unlock(&vm->lock);
             return -1;
         }
         v->thread_started = true;

@@ -154,6 +154,21 @@ case_pause_monotonic() {
     at_least 3.7 "$irq" || fail "the interrupt at $irq s did not come during the pause"
 }
 
+# No vCPU thread can start: each would need a stack larger than the address space (glibc sizes
+# thread stacks by RLIMIT_STACK). The run failed, so the status is 1, never 0.
+case_thread_failure() {
+    (ulimit -s 200000000000 2>/dev/null || exit 77
+        exec "$vmm" --plugin "$plugin" --cpus 2 --seconds 5 --timeout 2) >"$work/out" 2>"$work/err"
+    status=$?
+    echo "--- vmwdt-vmm with vCPU threads that cannot start (exit $status)"
+    cat "$work/out"
+    sed 's/^/stderr: /' "$work/err"
+    [ "$status" -ne 77 ] || exit 77
+    expect_status 1
+    grep -q 'cannot start vCPU 0' "$work/err" || fail "no message naming the vCPU"
+    ! grep -q 'the run ended' "$work/out" || fail "a run whose vCPUs never started 'ended'"
+}
+
 # Record a hang run, replay the trace: the same events on the same vCPU, within the run's
 # slack (the CPU time the hung vCPU's thread was denied while in KVM_RUN, plus 0.3 s).
 case_record_replay() {
@@ -189,7 +204,8 @@ case_record_replay() {
 
 case "$case_name" in
 usage) case_usage ;;
-healthy | hang-irqs-off | hang-irqs-on | pause-auto | pause-monotonic | record-replay)
+healthy | hang-irqs-off | hang-irqs-on | pause-auto | pause-monotonic | record-replay | \
+    thread-failure)
     "$probe" || exit 77
     "case_${case_name//-/_}"
     ;;
