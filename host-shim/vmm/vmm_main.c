@@ -82,6 +82,9 @@ static bool parse_seconds(const char *s, char stop, int64_t *out_ns, const char 
 {
     if (!s || !((*s >= '0' && *s <= '9') || *s == '.'))
         return false;
+    /* strtod() also reads hexadecimal ("0x10" is 16), which is not decimal seconds. */
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        return false;
     errno = 0;
     char *end;
     double v = strtod(s, &end);

@@ -78,7 +78,9 @@ case_usage() {
         "--cpus 2 --seconds 1 --hang 1@x" "--cpus 2 --seconds 1 --hang 1@1:maybe" \
         "--cpus 2 --seconds 1 --pause 1@1" "--cpus 2 --seconds 1 --clock sundial" \
         "--cpus 2 --seconds 1 --freq 0" "--cpus 2 --seconds 1 --timeout 0" \
-        "--cpus 2 --seconds 1 --frequency 10" "--cpus 2 --seconds 1 extra"; do
+        "--cpus 2 --seconds 1 --frequency 10" "--cpus 2 --seconds 1 extra" \
+        "--cpus 2 --seconds 0x1" "--cpus 2 --seconds 1 --hang 1@0x1p-1" \
+        "--cpus 2 --seconds 1 --pause 1@0.5+0x1"; do
         # shellcheck disable=SC2086
         run_vmm $args
         expect_status 2
