@@ -86,6 +86,7 @@ struct vmm {
     bool stop;           /* (lock) the run is over: every vCPU thread ends */
     int reset_cpu;       /* (lock) the vCPU whose stall asked for a reset, or -1 */
     int failed;          /* (lock) a vCPU thread hit an error the run cannot go on with */
+    int stop_signal;     /* (lock) SIGINT or SIGTERM asked to end the run early, or 0 */
 
     struct vmwdt_plugin *plugin;
     vmwdt *dev;

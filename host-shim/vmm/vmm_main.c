@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,8 @@ static void usage(FILE *f)
             "  --help                   this text\n"
             "\n"
             "Exit status: 0 the run ended, 36 the watchdog requested a reset, 2 bad arguments\n"
-            "or KVM unusable, 1 any other error.\n"
+            "or KVM unusable, 1 any other error. SIGINT and SIGTERM end the run early, with\n"
+            "its summary and a complete trace; then the VMM ends by that signal.\n"
             "Environment: VMWDT_PLUGIN (the default plugin), VMWDT_KVM_DEVICE (default /dev/kvm).\n",
             VMM_MAX_CPUS);
 }
@@ -362,12 +364,57 @@ static void apply_action(struct vmm *vm, const struct vmm_action *a)
     vmm_kvm_kick(v);
 }
 
-/* Applies the actions at their times until the run ends, a reset comes, or a vCPU fails. */
+/* ---- SIGINT and SIGTERM ---- */
+
+/*
+ * SIGINT and SIGTERM end the run as if its time were up, so that the vCPU threads stop, the
+ * trace gets its end record and the summary is printed; main() then ends the process by the
+ * same signal. They are blocked in every thread and taken by sigwait() in a thread of their
+ * own, which can take the lock that a signal handler could not.
+ */
+static sigset_t stop_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    return set;
+}
+
+static void *signal_thread(void *arg)
+{
+    struct vmm *vm = arg;
+    sigset_t set = stop_signals();
+    int sig;
+    if (sigwait(&set, &sig) != 0)
+        return NULL;
+    pthread_mutex_lock(&vm->lock);
+    vm->stop_signal = sig;
+    pthread_cond_broadcast(&vm->cond);
+    pthread_mutex_unlock(&vm->lock);
+    return NULL;
+}
+
+/* Ends the process by sig, as if the signal had not been caught. */
+static void die_by_signal(int sig)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    signal(sig, SIG_DFL);
+    raise(sig);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+/*
+ * Applies the actions at their times until the run ends, a reset comes, a vCPU fails or a
+ * signal asks to stop.
+ */
 static void run_timeline(struct vmm *vm)
 {
     unsigned next = 0;
     pthread_mutex_lock(&vm->lock);
-    while (vm->reset_cpu < 0 && !vm->failed) {
+    while (vm->reset_cpu < 0 && !vm->failed && !vm->stop_signal) {
         int64_t now = vmm_elapsed_ns(vm);
         if (next < vm->opt.action_count && vm->opt.actions[next].at_ns <= now) {
             apply_action(vm, &vm->opt.actions[next++]);
@@ -478,11 +525,16 @@ static int run_vm(struct vmm *vm)
      */
     vmwdt_plugin_sleep(vm->plugin, vm->dev);
     vmm_kvm_stop_vcpus(vm);
+    pthread_mutex_lock(&vm->lock);
+    int stop_signal = vm->stop_signal;
+    pthread_mutex_unlock(&vm->lock);
     int status = vm->failed ? VMM_EXIT_ERROR
                  : vm->reset_cpu >= 0 ? VMM_EXIT_RESET
                                       : VMM_EXIT_OK;
     if (status == VMM_EXIT_RESET)
         vmm_note(vm, "the watchdog reset the VM (vCPU %d); exit status 36", vm->reset_cpu);
+    else if (status == VMM_EXIT_OK && stop_signal)
+        vmm_note(vm, "stopped by signal %d (%s)", stop_signal, strsignal(stop_signal));
     else if (status == VMM_EXIT_OK)
         vmm_note(vm, "the run ended");
     if (vm->trace && vmm_trace_close(vm->trace) < 0) {
@@ -513,6 +565,14 @@ int main(int argc, char **argv)
     pthread_condattr_destroy(&attr);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
+    /* Before any other thread exists, so that every thread inherits the mask. */
+    sigset_t stop = stop_signals();
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    pthread_t sig_thread;
+    bool have_sig_thread = pthread_create(&sig_thread, NULL, signal_thread, &vm) == 0;
+    if (!have_sig_thread)
+        pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
+
     int status = run_vm(&vm);
 
     if (vm.dev)
@@ -521,5 +581,14 @@ int main(int argc, char **argv)
     if (vm.trace)
         vmm_trace_close(vm.trace);
     vmm_kvm_close(&vm);
+    if (have_sig_thread) {
+        pthread_cancel(sig_thread);
+        pthread_join(sig_thread, NULL);
+    }
+    /* A run a signal ended, and nothing worse, ends by that signal. */
+    if (status == VMM_EXIT_OK && vm.stop_signal) {
+        fflush(NULL);
+        die_by_signal(vm.stop_signal);
+    }
     return status;
 }

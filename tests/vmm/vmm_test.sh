@@ -171,6 +171,29 @@ case_thread_failure() {
     ! grep -q 'the run ended' "$work/out" || fail "a run whose vCPUs never started 'ended'"
 }
 
+# SIGTERM ends a recorded run early but cleanly: the summary is printed and the trace is
+# complete (it ends with its end record and replays); then the VMM ends by that signal.
+case_signal() {
+    "$vmm" --plugin "$plugin" --cpus 2 --seconds 30 --timeout 2 --record "$work/trace.jsonl" \
+        >"$work/out" 2>"$work/err" &
+    local pid=$!
+    sleep 3
+    kill -TERM "$pid"
+    wait "$pid"
+    status=$?
+    echo "--- vmwdt-vmm sent SIGTERM after 3 s (exit $status)"
+    cat "$work/out"
+    sed 's/^/stderr: /' "$work/err"
+    expect_status 143
+    grep -q 'vmm: stopped by signal 15' "$work/out" || fail "no note of the signal"
+    grep -q '^stats: vCPU 1:' "$work/out" || fail "no summary"
+    tail -n 1 "$work/trace.jsonl" | grep -q '"op": "end"}$' || fail "the trace has no end record"
+    if [ -n "$replay" ]; then
+        "$replay" --plugin "$plugin" "$work/trace.jsonl" >"$work/replay" 2>&1 ||
+            fail "the trace does not replay: $(cat "$work/replay")"
+    fi
+}
+
 # Record a hang run, replay the trace: the same events on the same vCPU, within the run's
 # slack (the CPU time the hung vCPU's thread was denied while in KVM_RUN, plus 0.3 s).
 case_record_replay() {
@@ -207,7 +230,7 @@ case_record_replay() {
 case "$case_name" in
 usage) case_usage ;;
 healthy | hang-irqs-off | hang-irqs-on | pause-auto | pause-monotonic | record-replay | \
-    thread-failure)
+    thread-failure | signal)
     "$probe" || exit 77
     "case_${case_name//-/_}"
     ;;
