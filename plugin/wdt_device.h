@@ -52,11 +52,14 @@ struct wdt_runtime {
     bool asleep;        /* the device sleeps: nothing is queued */
     bool external;      /* VMWDT_TIMERS_EXTERNAL */
     /* THREAD timers only. */
-    int timer_fd;       /* -1 until the worker first starts */
+    /* The running worker's timerfd; -1 when none runs. Each worker has its own, and a stopped
+     * worker keeps and closes its own: no other thread re-arms it, so the poke that tells it
+     * to stop is never lost. */
+    int timer_fd;
     bool worker_running;
     uint64_t gen;       /* a worker runs while this equals the value it was started with */
     pthread_t worker;
-    int64_t armed;      /* host time the timerfd is armed for; INT64_MAX: disarmed */
+    int64_t armed;      /* host time timer_fd is armed for; INT64_MAX: disarmed */
     pthread_t *zombies; /* stopped workers not yet joined */
     uint32_t zombie_len;
     uint32_t zombie_cap;

@@ -1,6 +1,6 @@
 /*
  * The timer runtime: a min-heap of host deadlines, one entry per vCPU at most, served either by
- * one worker thread sleeping on one timerfd (THREAD) or by the host's calls to vmwdt_run_due()
+ * one worker thread sleeping on its timerfd (THREAD) or by the host's calls to vmwdt_run_due()
  * (EXTERNAL). The number of descriptors does not depend on the number of vCPUs.
  *
  * Each vCPU publishes its deadline, the earliest host time its window can end (guest clocks
@@ -97,7 +97,7 @@ static void wdt_heap_clear(struct vmwdt *dev)
     dev->rt.heap_len = 0;
 }
 
-/* The worker's timer; rt.lock held. */
+/* The running worker's timer; rt.lock held. */
 
 static void wdt_timer_arm(struct vmwdt *dev, int64_t deadline, int64_t host_now)
 {
@@ -123,18 +123,35 @@ static void wdt_timer_arm(struct vmwdt *dev, int64_t deadline, int64_t host_now)
 
 static void *wdt_worker_main(void *arg);
 
+/*
+ * Makes room to record one more stopped worker; rt.lock held. A worker starts only when there
+ * is room, so that stopping it never fails and every worker is joined.
+ */
+static int wdt_zombie_reserve(struct wdt_runtime *rt)
+{
+    if (rt->zombie_len < rt->zombie_cap)
+        return 0;
+    uint32_t cap = rt->zombie_cap ? 2 * rt->zombie_cap : 4;
+    pthread_t *z = realloc(rt->zombies, cap * sizeof(*z));
+    if (z == NULL)
+        return -ENOMEM;
+    rt->zombies = z;
+    rt->zombie_cap = cap;
+    return 0;
+}
+
 /* What a worker thread is started with: it runs while rt.gen still equals gen. */
 struct wdt_worker_arg {
     struct vmwdt *dev;
     uint64_t gen;
+    int fd; /* its own timerfd, which it closes when it ends */
 };
 
-/* Makes a blocked worker return from read() at once. */
-static void wdt_timer_poke(struct wdt_runtime *rt)
+/* Makes a worker blocked in read() on fd return at once. */
+static void wdt_timer_poke(int fd)
 {
     struct itimerspec its = {.it_value = {.tv_sec = 0, .tv_nsec = 1}};
-    timerfd_settime(rt->timer_fd, 0, &its, NULL);
-    rt->armed = 1;
+    timerfd_settime(fd, 0, &its, NULL);
 }
 
 static void wdt_worker_start(struct vmwdt *dev)
@@ -143,29 +160,33 @@ static void wdt_worker_start(struct vmwdt *dev)
     sigset_t all, old;
     if (rt->worker_running || rt->external || rt->asleep)
         return;
-    if (rt->timer_fd < 0) {
-        rt->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-        if (rt->timer_fd < 0) {
-            wdt_logf(&dev->logger, LOG_ERR, "timerfd_create failed: %s", strerror(errno));
-            return;
-        }
-    }
     struct wdt_worker_arg *arg = malloc(sizeof(*arg));
-    if (arg == NULL) {
+    if (arg == NULL || wdt_zombie_reserve(rt) != 0) {
         wdt_logf(&dev->logger, LOG_ERR, "cannot start the timer thread: out of memory");
+        free(arg);
         return;
     }
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+    if (fd < 0) {
+        wdt_logf(&dev->logger, LOG_ERR, "timerfd_create failed: %s", strerror(errno));
+        free(arg);
+        return;
+    }
+    arg->fd = fd;
     arg->dev = dev;
     arg->gen = ++rt->gen;
     /* The worker takes no signal meant for the host's threads. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+    /* arg belongs to the worker once it runs: only fd is used from here on. */
     if (pthread_create(&rt->worker, NULL, wdt_worker_main, arg) == 0) {
         rt->worker_running = true;
-        /* Whatever an older worker armed, the new one must look at the heap first. */
-        wdt_timer_poke(rt);
+        rt->timer_fd = fd;
+        /* The new timer is disarmed; the worker looks at the heap before it first blocks. */
+        rt->armed = INT64_MAX;
     } else {
         wdt_logf(&dev->logger, LOG_ERR, "cannot start the timer thread");
+        close(fd);
         free(arg);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -297,31 +318,20 @@ int64_t wdt_rt_next_deadline(struct vmwdt *dev)
     return next;
 }
 
-/* A stopped worker: whoever stops it, or the next sleep, wake or destroy, joins it. */
-static int wdt_zombie_add(struct wdt_runtime *rt, pthread_t thread)
+/*
+ * Stops the running worker: it is told through its own timer, which nobody else arms from now
+ * on, and whoever stops it, or the next sleep, wake or destroy, joins it (see wdt_rt_reap).
+ * rt.lock held.
+ */
+static void wdt_worker_stop(struct wdt_runtime *rt)
 {
-    if (rt->zombie_len == rt->zombie_cap) {
-        uint32_t cap = rt->zombie_cap ? 2 * rt->zombie_cap : 4;
-        pthread_t *z = realloc(rt->zombies, cap * sizeof(*z));
-        if (z == NULL)
-            return -ENOMEM;
-        rt->zombies = z;
-        rt->zombie_cap = cap;
-    }
-    rt->zombies[rt->zombie_len++] = thread;
-    return 0;
-}
-
-/* Ends the loop of a worker whose generation is over; rt.lock held and released. */
-static bool wdt_worker_done(struct wdt_runtime *rt, uint64_t gen)
-{
-    if (rt->gen == gen)
-        return false;
-    /* This thread may have taken the expiry meant for a newer worker: hand it on. */
-    if (rt->worker_running)
-        wdt_timer_poke(rt);
-    pthread_mutex_unlock(&rt->lock);
-    return true;
+    rt->worker_running = false;
+    rt->gen++;
+    wdt_timer_poke(rt->timer_fd);
+    rt->timer_fd = -1;
+    rt->armed = INT64_MAX;
+    /* Room was reserved when the worker started. */
+    rt->zombies[rt->zombie_len++] = rt->worker;
 }
 
 static void *wdt_worker_main(void *varg)
@@ -332,23 +342,34 @@ static void *wdt_worker_main(void *varg)
     free(varg);
     for (;;) {
         pthread_mutex_lock(&rt->lock);
-        if (wdt_worker_done(rt, arg.gen))
-            return NULL;
+        if (rt->gen != arg.gen)
+            break;
         pthread_mutex_unlock(&rt->lock);
         int64_t now = wdt_host_now(dev);
         wdt_rt_run_due(dev, now);
         pthread_mutex_lock(&rt->lock);
-        if (wdt_worker_done(rt, arg.gen))
-            return NULL;
+        if (rt->gen != arg.gen)
+            break;
         wdt_heap_settle(dev);
         wdt_timer_arm(dev, rt->heap_len > 0 ? rt->heap[0].key : INT64_MAX, now);
         pthread_mutex_unlock(&rt->lock);
         uint64_t expirations;
-        if (read(rt->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EINTR) {
-            wdt_logf(&dev->logger, LOG_ERR, "timer thread: read failed: %s", strerror(errno));
+        if (read(arg.fd, &expirations, sizeof(expirations)) < 0 && errno != EINTR) {
+            int err = errno;
+            /* A worker that can no longer wait stops as if put to sleep, so that the next
+             * queued deadline starts a new one. */
+            pthread_mutex_lock(&rt->lock);
+            if (rt->gen == arg.gen)
+                wdt_worker_stop(rt);
+            pthread_mutex_unlock(&rt->lock);
+            wdt_logf(&dev->logger, LOG_ERR, "timer thread: read failed: %s", strerror(err));
+            close(arg.fd);
             return NULL;
         }
     }
+    pthread_mutex_unlock(&rt->lock);
+    close(arg.fd);
+    return NULL;
 }
 
 void wdt_rt_sleep(struct vmwdt *dev)
@@ -357,13 +378,8 @@ void wdt_rt_sleep(struct vmwdt *dev)
     pthread_mutex_lock(&rt->lock);
     rt->asleep = true;
     wdt_heap_clear(dev);
-    if (rt->worker_running) {
-        rt->worker_running = false;
-        rt->gen++;
-        wdt_timer_poke(rt);
-        if (wdt_zombie_add(rt, rt->worker) != 0)
-            wdt_logf(&dev->logger, LOG_ERR, "out of memory: a stopped timer thread is detached");
-    }
+    if (rt->worker_running)
+        wdt_worker_stop(rt);
     pthread_mutex_unlock(&rt->lock);
 }
 

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +45,7 @@ struct rt {
     void (*on_reset)(struct rt *r, uint32_t cpu);
     atomic_int nlog;
     int64_t slept_at;            /* When a callback's vmwdt_sleep() returned. */
+    void (*on_log)(struct rt *r, int level);
 };
 
 static void rt_enter(struct rt *r)
@@ -100,9 +102,20 @@ static void rt_log(void *opaque, int level, const char *msg)
     struct rt *r = opaque;
 
     atomic_fetch_add(&r->nlog, 1);
+    if (r->on_log)
+        r->on_log(r, level);
 }
 
-static struct rt *rt_new(uint32_t cpus, enum vmwdt_action action)
+/* Host time handed to the library through now_ns: CLOCK_MONOTONIC, read by the host. */
+static int64_t rt_now(void *opaque)
+{
+    (void)opaque;
+    return mono_ns();
+}
+
+/* A device whose host time is CLOCK_MONOTONIC, read by the library itself or, with
+ * host_now_cb, through the now_ns callback. */
+static struct rt *rt_new_with(uint32_t cpus, enum vmwdt_action action, bool host_now_cb)
 {
     struct rt *r = calloc(1, sizeof(*r));
     struct vmwdt_config cfg = {
@@ -121,12 +134,19 @@ static struct rt *rt_new(uint32_t cpus, enum vmwdt_action action)
         .log = rt_log,
     };
 
+    if (host_now_cb)
+        ops.now_ns = rt_now;
     ck_assert_ptr_nonnull(r);
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     r->test_tid = test_gettid();
     ck_assert_int_eq(vmwdt_create(&cfg, &ops, &r->dev), 0);
     return r;
+}
+
+static struct rt *rt_new(uint32_t cpus, enum vmwdt_action action)
+{
+    return rt_new_with(cpus, action, false);
 }
 
 static void rt_destroy_dev(struct rt *r)
@@ -542,6 +562,69 @@ START_TEST(thread_concurrent_writers)
 }
 END_TEST
 
+/* Host threads that put the device to sleep and wake it at once, over and over. */
+struct cycler {
+    vmwdt *dev;
+    bool wake;
+    int64_t until;
+    long rounds;
+    int errors;
+    atomic_bool done;
+};
+
+static void *cycler_main(void *arg)
+{
+    struct cycler *c = arg;
+
+    while (mono_ns() < c->until) {
+        if ((c->wake ? vmwdt_wake(c->dev) : vmwdt_sleep(c->dev)) != 0)
+            c->errors++;
+        c->rounds++;
+    }
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+/*
+ * Sleep and wake from two threads at once: every call returns (a stopped worker always hears
+ * that it must stop, whatever the new worker does with its timer), countdowns still fire
+ * afterwards, and destroy leaves no descriptor behind.
+ */
+START_TEST(thread_sleep_wake_from_two_threads)
+{
+    int fds = count_fds();
+    struct rt *r = rt_new(2, VMWDT_ACTION_IRQ_THEN_RESET);
+    struct cycler c[2];
+    pthread_t th[2];
+    int64_t until = mono_ns() + 800 * MS;
+
+    start_cpu(r->dev, 0, 100, 1000);
+    for (int i = 0; i < 2; i++) {
+        c[i] = (struct cycler){ .dev = r->dev, .wake = i == 1, .until = until };
+        ck_assert_int_eq(pthread_create(&th[i], NULL, cycler_main, &c[i]), 0);
+    }
+    /* A call that never returns keeps its thread from finishing. */
+    while ((!atomic_load(&c[0].done) || !atomic_load(&c[1].done)) &&
+           mono_ns() < until + 5 * LATE)
+        sleep_ms(10);
+    ck_assert_msg(atomic_load(&c[0].done), "vmwdt_sleep has not returned");
+    ck_assert_msg(atomic_load(&c[1].done), "vmwdt_wake has not returned");
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(c[i].errors, 0);
+        ck_assert_int_gt(c[i].rounds, 10);
+    }
+    /* The device still counts down once awake. */
+    ck_assert_int_eq(vmwdt_wake(r->dev), 0);
+    int64_t t0 = mono_ns();
+    start_cpu(r->dev, 1, 100, 10);
+    ck_assert(rt_wait(r, 1, 0, t0 + 100 * MS + LATE));
+    rt_destroy_dev(r);
+    ck_assert_int_eq(count_fds(), fds);
+    rt_free(r);
+}
+END_TEST
+
 static Suite *runtime_suite(void)
 {
     Suite *s = suite_create("core_runtime");
@@ -559,6 +642,7 @@ static Suite *runtime_suite(void)
     tcase_add_test(tc, thread_callback_sleeps);
     tcase_add_test(tc, external_callback_reenters);
     tcase_add_test(tc, thread_concurrent_writers);
+    tcase_add_test(tc, thread_sleep_wake_from_two_threads);
     suite_add_tcase(s, tc);
     return s;
 }
