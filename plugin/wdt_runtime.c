@@ -192,6 +192,20 @@ static void wdt_worker_start(struct vmwdt *dev)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+/* Queues vCPU cpu under key, inserting it or moving its key earlier; rt.lock held. */
+static void wdt_heap_lower(struct vmwdt *dev, uint32_t cpu, int64_t key)
+{
+    struct wdt_slot *s = &dev->slots[cpu];
+    struct wdt_runtime *rt = &dev->rt;
+    if (atomic_load(&s->heap_key) == INT64_MAX) {
+        s->heap_pos = rt->heap_len++;
+        rt->heap[s->heap_pos].cpu = cpu;
+    }
+    rt->heap[s->heap_pos].key = key;
+    atomic_store(&s->heap_key, key);
+    wdt_heap_up(dev, s->heap_pos);
+}
+
 /*
  * Corrects stale keys at the top of the heap until the top is a vCPU's true deadline, so that
  * the top is the earliest deadline of all: keys are never later than deadlines. rt.lock held.
@@ -200,17 +214,26 @@ static void wdt_heap_settle(struct vmwdt *dev)
 {
     struct wdt_runtime *rt = &dev->rt;
     while (rt->heap_len > 0) {
-        struct wdt_slot *s = &dev->slots[rt->heap[0].cpu];
+        uint32_t cpu = rt->heap[0].cpu;
+        struct wdt_slot *s = &dev->slots[cpu];
         int64_t deadline = atomic_load(&s->deadline);
         if (deadline <= rt->heap[0].key)
             return;
         if (deadline == INT64_MAX) {
             wdt_heap_remove(dev, 0);
-            continue;
+        } else {
+            rt->heap[0].key = deadline;
+            atomic_store(&s->heap_key, deadline);
+            wdt_heap_down(dev, 0);
         }
-        rt->heap[0].key = deadline;
-        atomic_store(&s->heap_key, deadline);
-        wdt_heap_down(dev, 0);
+        /*
+         * A pet or enable that published an earlier deadline after the load above, but read
+         * the key before the store that raised it, left the heap alone (see wdt_rt_queue).
+         * Its deadline store precedes that key store, so this load sees it: queue it now.
+         */
+        int64_t again = atomic_load(&s->deadline);
+        if (again < deadline)
+            wdt_heap_lower(dev, cpu, again);
     }
 }
 
@@ -226,19 +249,16 @@ void wdt_rt_queue(struct vmwdt *dev, uint32_t cpu, int64_t deadline, int64_t hos
 {
     struct wdt_slot *s = &dev->slots[cpu];
     struct wdt_runtime *rt = &dev->rt;
-    /* The common pet moves the deadline later: the key already lies no later than it. */
+    /*
+     * The common pet moves the deadline later: the key already lies no later than it. The
+     * deadline was stored before this load, which wdt_heap_settle relies on when it raises a
+     * key without this vCPU's lock.
+     */
     if (deadline >= atomic_load(&s->heap_key))
         return;
     pthread_mutex_lock(&rt->lock);
-    int64_t key = atomic_load(&s->heap_key);
-    if (!rt->asleep && deadline < key) {
-        if (key == INT64_MAX) {
-            s->heap_pos = rt->heap_len++;
-            rt->heap[s->heap_pos].cpu = cpu;
-        }
-        rt->heap[s->heap_pos].key = deadline;
-        atomic_store(&s->heap_key, deadline);
-        wdt_heap_up(dev, s->heap_pos);
+    if (!rt->asleep && deadline < atomic_load(&s->heap_key)) {
+        wdt_heap_lower(dev, cpu, deadline);
         if (!rt->external) {
             wdt_worker_start(dev);
             if (rt->worker_running && deadline < rt->armed)

@@ -625,6 +625,85 @@ START_TEST(thread_sleep_wake_from_two_threads)
 }
 END_TEST
 
+/*
+ * EXTERNAL timers: one thread asks for the next deadline without pause (which corrects the
+ * heap) while another pets its vCPU with a longer and then a shorter window. After every pair
+ * of pets, the next deadline is the short window's end; a disable followed by an enable leaves
+ * the vCPU queued. Host and guest time stand still, so every deadline is exact.
+ */
+static int64_t frozen_now(void *opaque)
+{
+    (void)opaque;
+    return 1000;
+}
+
+static int64_t frozen_guest(void *opaque, uint32_t cpu)
+{
+    (void)opaque;
+    (void)cpu;
+    return 0;
+}
+
+struct asker {
+    vmwdt *dev;
+    atomic_bool stop;
+};
+
+static void *asker_main(void *arg)
+{
+    struct asker *a = arg;
+
+    while (!atomic_load(&a->stop))
+        (void)vmwdt_next_deadline_ns(a->dev);
+    return NULL;
+}
+
+START_TEST(external_deadline_races_pets)
+{
+    struct vmwdt_config cfg = {
+        .size = sizeof(cfg),
+        .cpu_count = 1,
+        .clock = VMWDT_CLOCK_HOST,
+        .action = VMWDT_ACTION_IRQ_THEN_RESET,
+        .timers = VMWDT_TIMERS_EXTERNAL,
+    };
+    struct vmwdt_host_ops ops = {
+        .size = sizeof(ops),
+        .guest_time_ns = frozen_guest,
+        .now_ns = frozen_now,
+    };
+    struct asker a = { 0 };
+    pthread_t th;
+    long late = 0, lost = 0, rounds = 0;
+
+    ck_assert_int_eq(vmwdt_create(&cfg, &ops, &a.dev), 0);
+    /* 1 GHz: a count of n ticks is a window of n ns. */
+    ck_assert_int_eq(mmio_w(a.dev, 0, VMWDT_REG_CLOCK_FREQ_HZ, 1000000000u), 0);
+    ck_assert_int_eq(mmio_w(a.dev, 0, VMWDT_REG_LOAD_CNT, 500), 0);
+    ck_assert_int_eq(mmio_w(a.dev, 0, VMWDT_REG_STATUS, 1), 0);
+    ck_assert_int_eq(pthread_create(&th, NULL, asker_main, &a), 0);
+    int64_t until = mono_ns() + 1000 * MS;
+    while (mono_ns() < until) {
+        for (int i = 0; i < 256; i++, rounds++) {
+            ck_assert_int_eq(mmio_w(a.dev, 0, VMWDT_REG_LOAD_CNT, 1000), 0);
+            ck_assert_int_eq(mmio_w(a.dev, 0, VMWDT_REG_LOAD_CNT, 500), 0);
+            if (vmwdt_next_deadline_ns(a.dev) != 1500)
+                late++;
+            ck_assert_int_eq(mmio_w(a.dev, 0, VMWDT_REG_STATUS, 0), 0);
+            ck_assert_int_eq(mmio_w(a.dev, 0, VMWDT_REG_STATUS, 1), 0);
+            if (vmwdt_next_deadline_ns(a.dev) != 1500)
+                lost++;
+        }
+    }
+    atomic_store(&a.stop, true);
+    pthread_join(th, NULL);
+    ck_assert_msg(late == 0 && lost == 0,
+                  "of %ld rounds, %ld left a later deadline and %ld none at all", rounds, late,
+                  lost);
+    vmwdt_destroy(a.dev);
+}
+END_TEST
+
 static Suite *runtime_suite(void)
 {
     Suite *s = suite_create("core_runtime");
@@ -643,6 +722,7 @@ static Suite *runtime_suite(void)
     tcase_add_test(tc, external_callback_reenters);
     tcase_add_test(tc, thread_concurrent_writers);
     tcase_add_test(tc, thread_sleep_wake_from_two_threads);
+    tcase_add_test(tc, external_deadline_races_pets);
     suite_add_tcase(s, tc);
     return s;
 }
