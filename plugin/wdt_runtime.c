@@ -154,23 +154,29 @@ static void wdt_timer_poke(int fd)
     timerfd_settime(fd, 0, &its, NULL);
 }
 
-static void wdt_worker_start(struct vmwdt *dev)
+/*
+ * Starts a worker unless one runs; rt.lock held. Returns 0 or -errno with *what naming the step
+ * that failed: the caller logs it once rt.lock is released, because the log callback may call
+ * back into the API.
+ */
+static int wdt_worker_start(struct vmwdt *dev, const char **what)
 {
     struct wdt_runtime *rt = &dev->rt;
     sigset_t all, old;
     if (rt->worker_running || rt->external || rt->asleep)
-        return;
+        return 0;
     struct wdt_worker_arg *arg = malloc(sizeof(*arg));
     if (arg == NULL || wdt_zombie_reserve(rt) != 0) {
-        wdt_logf(&dev->logger, LOG_ERR, "cannot start the timer thread: out of memory");
         free(arg);
-        return;
+        *what = "allocation";
+        return -ENOMEM;
     }
     int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
     if (fd < 0) {
-        wdt_logf(&dev->logger, LOG_ERR, "timerfd_create failed: %s", strerror(errno));
+        int err = errno;
         free(arg);
-        return;
+        *what = "timerfd_create";
+        return -err;
     }
     arg->fd = fd;
     arg->dev = dev;
@@ -179,17 +185,19 @@ static void wdt_worker_start(struct vmwdt *dev)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     /* arg belongs to the worker once it runs: only fd is used from here on. */
-    if (pthread_create(&rt->worker, NULL, wdt_worker_main, arg) == 0) {
-        rt->worker_running = true;
-        rt->timer_fd = fd;
-        /* The new timer is disarmed; the worker looks at the heap before it first blocks. */
-        rt->armed = INT64_MAX;
-    } else {
-        wdt_logf(&dev->logger, LOG_ERR, "cannot start the timer thread");
+    int rc = pthread_create(&rt->worker, NULL, wdt_worker_main, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
         close(fd);
         free(arg);
+        *what = "pthread_create";
+        return -rc;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    rt->worker_running = true;
+    rt->timer_fd = fd;
+    /* The new timer is disarmed; the worker looks at the heap before it first blocks. */
+    rt->armed = INT64_MAX;
+    return 0;
 }
 
 /* Queues vCPU cpu under key, inserting it or moving its key earlier; rt.lock held. */
@@ -257,15 +265,20 @@ void wdt_rt_queue(struct vmwdt *dev, uint32_t cpu, int64_t deadline, int64_t hos
     if (deadline >= atomic_load(&s->heap_key))
         return;
     pthread_mutex_lock(&rt->lock);
+    const char *what = NULL;
+    int err = 0;
     if (!rt->asleep && deadline < atomic_load(&s->heap_key)) {
         wdt_heap_lower(dev, cpu, deadline);
         if (!rt->external) {
-            wdt_worker_start(dev);
+            err = wdt_worker_start(dev, &what);
             if (rt->worker_running && deadline < rt->armed)
                 wdt_timer_arm(dev, deadline, host_now);
         }
     }
     pthread_mutex_unlock(&rt->lock);
+    if (err != 0)
+        wdt_logf(&dev->logger, LOG_ERR, "cannot start the timer thread: %s failed: %s", what,
+                 strerror(-err));
 }
 
 static void wdt_fire(struct vmwdt *dev, uint32_t cpu, enum wdt_event ev)
