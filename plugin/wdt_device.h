@@ -50,6 +50,7 @@ struct wdt_runtime {
     struct wdt_heap_entry *heap; /* binary min-heap on key, one entry per vCPU at most */
     uint32_t heap_len;
     bool asleep;        /* the device sleeps: nothing is queued */
+    bool closing;       /* vmwdt_destroy has begun: the device sleeps for good */
     bool external;      /* VMWDT_TIMERS_EXTERNAL */
     /* THREAD timers only. */
     /* The running worker's timerfd; -1 when none runs. Each worker has its own, and a stopped

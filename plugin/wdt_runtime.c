@@ -442,7 +442,10 @@ void wdt_rt_wake(struct vmwdt *dev)
 {
     struct wdt_runtime *rt = &dev->rt;
     pthread_mutex_lock(&rt->lock);
-    rt->asleep = false;
+    /* A callback still running while destroy joins its thread may wake the device: it stays
+     * asleep, so that no new worker starts and outlives destroy. */
+    if (!rt->closing)
+        rt->asleep = false;
     pthread_mutex_unlock(&rt->lock);
 }
 
@@ -463,6 +466,9 @@ int wdt_rt_init(struct vmwdt *dev, bool external)
 void wdt_rt_fini(struct vmwdt *dev)
 {
     struct wdt_runtime *rt = &dev->rt;
+    pthread_mutex_lock(&rt->lock);
+    rt->closing = true;
+    pthread_mutex_unlock(&rt->lock);
     wdt_rt_sleep(dev);
     wdt_rt_reap(dev);
     free(rt->zombies);

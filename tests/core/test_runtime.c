@@ -626,6 +626,41 @@ START_TEST(thread_sleep_wake_from_two_threads)
 }
 END_TEST
 
+/* raise_irq lingers until destroy has begun, then wakes the device (any call but destroy is
+ * allowed from a callback). */
+static void wake_from_irq(struct rt *r, uint32_t cpu)
+{
+    vmwdt *dev = r->dev;
+
+    (void)cpu;
+    sleep_ms(150);
+    ck_assert_int_eq(vmwdt_wake(dev), 0);
+    ck_assert_int_eq(mmio_w(dev, 1, VMWDT_REG_STATUS, 1), 0);
+}
+
+/* Destroy while a callback wakes the device: no timer thread outlives destroy. */
+START_TEST(thread_destroy_while_callback_wakes)
+{
+    struct rt *r = rt_new(2, VMWDT_ACTION_IRQ_THEN_RESET);
+
+    r->on_irq = wake_from_irq;
+    ck_assert_int_eq(mmio_w(r->dev, 1, VMWDT_REG_CLOCK_FREQ_HZ, 100), 0);
+    ck_assert_int_eq(mmio_w(r->dev, 1, VMWDT_REG_LOAD_CNT, 1), 0);
+    /* The interrupt after 20 ms; the reset would be due 20 ms later. */
+    start_cpu(r->dev, 0, 100, 2);
+    int64_t t0 = mono_ns();
+    while (atomic_load(&r->in_callback) == 0 && mono_ns() < t0 + 20 * MS + LATE)
+        sleep_ms(1);
+    ck_assert_int_gt(atomic_load(&r->in_callback), 0);
+    rt_destroy_dev(r);
+    ck_assert_int_eq(atomic_load(&r->in_callback), 0);
+    sleep_ms(300);
+    ck_assert_int_eq(atomic_load(&r->after_destroy), 0);
+    ck_assert_int_eq(rt_count(r, &r->nreset), 0);
+    rt_free(r);
+}
+END_TEST
+
 /*
  * EXTERNAL timers: one thread asks for the next deadline without pause (which corrects the
  * heap) while another pets its vCPU with a longer and then a shorter window. After every pair
@@ -765,6 +800,7 @@ static Suite *runtime_suite(void)
     tcase_add_test(tc, external_callback_reenters);
     tcase_add_test(tc, thread_concurrent_writers);
     tcase_add_test(tc, thread_sleep_wake_from_two_threads);
+    tcase_add_test(tc, thread_destroy_while_callback_wakes);
     tcase_add_test(tc, external_deadline_races_pets);
     tcase_add_test(tc, thread_log_reenters_when_worker_cannot_start);
     suite_add_tcase(s, tc);
