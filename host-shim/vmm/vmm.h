@@ -87,6 +87,7 @@ struct vmm {
     int reset_cpu;       /* (lock) the vCPU whose stall asked for a reset, or -1 */
     int failed;          /* (lock) a vCPU thread hit an error the run cannot go on with */
     int stop_signal;     /* (lock) SIGINT or SIGTERM asked to end the run early, or 0 */
+    bool signals_done;   /* (lock) the VMM is ending: a signal taken now is not a stop request */
 
     struct vmwdt_plugin *plugin;
     vmwdt *dev;

@@ -389,8 +389,11 @@ static void *signal_thread(void *arg)
     if (sigwait(&set, &sig) != 0)
         return NULL;
     pthread_mutex_lock(&vm->lock);
-    vm->stop_signal = sig;
-    pthread_cond_broadcast(&vm->cond);
+    /* Once the VMM is ending, main() wakes this thread with a signal of its own. */
+    if (!vm->signals_done) {
+        vm->stop_signal = sig;
+        pthread_cond_broadcast(&vm->cond);
+    }
     pthread_mutex_unlock(&vm->lock);
     return NULL;
 }
@@ -581,8 +584,12 @@ int main(int argc, char **argv)
     if (vm.trace)
         vmm_trace_close(vm.trace);
     vmm_kvm_close(&vm);
+    /* Not pthread_cancel(): a signal ends sigwait() without unwinding the thread's stack. */
     if (have_sig_thread) {
-        pthread_cancel(sig_thread);
+        pthread_mutex_lock(&vm.lock);
+        vm.signals_done = true;
+        pthread_mutex_unlock(&vm.lock);
+        pthread_kill(sig_thread, SIGTERM);
         pthread_join(sig_thread, NULL);
     }
     /* A run a signal ended, and nothing worse, ends by that signal. */
