@@ -378,8 +378,10 @@ static void *wdt_worker_main(void *varg)
         if (rt->gen != arg.gen)
             break;
         pthread_mutex_unlock(&rt->lock);
+        wdt_rt_run_due(dev, wdt_host_now(dev));
+        /* Callbacks may have run for a while: a timer armed relative to host time counts from
+         * the time it is armed at, not from when this round began. */
         int64_t now = wdt_host_now(dev);
-        wdt_rt_run_due(dev, now);
         pthread_mutex_lock(&rt->lock);
         if (rt->gen != arg.gen)
             break;

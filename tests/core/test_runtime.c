@@ -662,6 +662,31 @@ START_TEST(thread_destroy_while_callback_wakes)
 END_TEST
 
 /*
+ * With host time from now_ns, a deadline that fell due while a callback ran is handled as soon
+ * as the callback returns: the worker arms its timer from the time it arms it at, not from
+ * when it woke up. 100 ticks at 100 Hz; raise_irq lingers 900 ms of the 1 s second window.
+ */
+START_TEST(thread_late_callback_does_not_delay_reset)
+{
+    struct rt *r = rt_new_with(1, VMWDT_ACTION_IRQ_THEN_RESET, true);
+
+    r->callback_sleep_ms = 900;
+    int64_t t0 = mono_ns();
+    start_cpu(r->dev, 0, 100, 100);
+    ck_assert(rt_wait(r, 1, 1, t0 + 2000 * MS + 2 * LATE + 900 * MS));
+    pthread_mutex_lock(&r->mu);
+    int64_t reset_t = r->reset_t[0], irq_t = r->irq_t[0];
+    pthread_mutex_unlock(&r->mu);
+    ck_assert_int_ge(reset_t, t0 + 2000 * MS - EARLY);
+    /* The reset is due 1 s after the interrupt (at the latest 1 s after its callback began). */
+    ck_assert_msg(reset_t <= irq_t + 1000 * MS + LATE,
+                  "reset %lld ms after the interrupt, due 1000 ms after it",
+                  (long long)((reset_t - irq_t) / MS));
+    rt_free(r);
+}
+END_TEST
+
+/*
  * EXTERNAL timers: one thread asks for the next deadline without pause (which corrects the
  * heap) while another pets its vCPU with a longer and then a shorter window. After every pair
  * of pets, the next deadline is the short window's end; a disable followed by an enable leaves
@@ -801,6 +826,7 @@ static Suite *runtime_suite(void)
     tcase_add_test(tc, thread_concurrent_writers);
     tcase_add_test(tc, thread_sleep_wake_from_two_threads);
     tcase_add_test(tc, thread_destroy_while_callback_wakes);
+    tcase_add_test(tc, thread_late_callback_does_not_delay_reset);
     tcase_add_test(tc, external_deadline_races_pets);
     tcase_add_test(tc, thread_log_reenters_when_worker_cannot_start);
     suite_add_tcase(s, tc);
