@@ -485,6 +485,11 @@ VMWDT_EXPORT int vmwdt_snapshot_json(vmwdt *dev, char **json)
         pthread_mutex_lock(&s->lock);
         wdt_snap_from_core(&snap.vcpus[i], &s->core, guest);
         pthread_mutex_unlock(&s->lock);
+        /* vCPUs keep writing while the snapshot is taken, and an enable sets the flag only
+         * after it has released the slot's lock: an enabled vCPU in the document is what
+         * makes it activated. */
+        if (snap.vcpus[i].is_enabled)
+            snap.activated = true;
     }
     pthread_mutex_unlock(&dev->life_lock);
     int rc = wdt_snap_encode(&snap, json);

@@ -334,6 +334,63 @@ START_TEST(activated_flag)
 }
 END_TEST
 
+/*
+ * A vCPU enabled while a snapshot is being taken: the document is consistent (activated is
+ * true when an entry is enabled) instead of being refused by the encoder. The enable is made
+ * from the guest_time_ns callback, which the snapshot calls for vCPU 0 before it reads vCPU 1.
+ */
+struct racer {
+    vmwdt *dev;
+    bool armed;
+};
+
+static int64_t racer_guest_time(void *opaque, uint32_t cpu)
+{
+    struct racer *r = opaque;
+
+    if (r->armed && cpu == 0) {
+        uint8_t one[4] = { 1, 0, 0, 0 };
+        r->armed = false;
+        ck_assert_int_eq(vmwdt_mmio_write(r->dev, VMWDT_REG_STRIDE + VMWDT_REG_STATUS, one, 4),
+                         0);
+    }
+    return 0;
+}
+
+static int64_t racer_now(void *opaque)
+{
+    (void)opaque;
+    return 0;
+}
+
+START_TEST(enable_during_snapshot)
+{
+    struct racer r = { 0 };
+    struct vmwdt_config cfg = { sizeof(cfg), 2, VMWDT_CLOCK_HOST, VMWDT_ACTION_IRQ_THEN_RESET,
+                                VMWDT_TIMERS_EXTERNAL, 0 };
+    struct vmwdt_host_ops ops = { .size = sizeof(ops), .opaque = &r,
+                                  .guest_time_ns = racer_guest_time, .now_ns = racer_now };
+    uint8_t b[4] = { 10, 0, 0, 0 };
+    char *doc = NULL;
+
+    ck_assert_int_eq(vmwdt_create(&cfg, &ops, &r.dev), 0);
+    ck_assert_int_eq(vmwdt_mmio_write(r.dev, VMWDT_REG_STRIDE + VMWDT_REG_CLOCK_FREQ_HZ, b, 4),
+                     0);
+    ck_assert_int_eq(vmwdt_mmio_write(r.dev, VMWDT_REG_STRIDE + VMWDT_REG_LOAD_CNT, b, 4), 0);
+    r.armed = true;
+    ck_assert_int_eq(vmwdt_snapshot_json(r.dev, &doc), 0);
+    ck_assert(!r.armed);
+    json_t *root = parse(doc);
+    ck_assert(json_is_true(json_object_get(root, "activated")));
+    expect_flags(root, 1, true, false, false);
+    json_decref(root);
+    /* The document restores. */
+    ck_assert_int_eq(vmwdt_restore_json(r.dev, doc), 0);
+    vmwdt_free(doc);
+    vmwdt_destroy(r.dev);
+}
+END_TEST
+
 static const char *const BAD_DOCS[] = {
     "not json",
     "{\"format\":\"vmwdt-snapshot\",\"version\":2}",
@@ -456,6 +513,7 @@ static Suite *migrate_suite(void)
     tcase_add_test(tc, migration_counts_destination_guest_time);
     tcase_add_loop_test(tc, round_trip_every_state, 0, 8);
     tcase_add_test(tc, activated_flag);
+    tcase_add_test(tc, enable_during_snapshot);
     tcase_add_test(tc, failed_restore_keeps_device_awake);
     tcase_add_test(tc, failed_restore_keeps_device_asleep);
     tcase_add_test(tc, restore_leaves_device_asleep);
