@@ -100,7 +100,13 @@ static uint32_t wdt_ticks_left(const struct wdt_vcpu *v, int64_t now)
     if (v->phase != WDT_PHASE_FIRST || v->win_freq == 0)
         return 0;
     uint64_t left_ns = (uint64_t)wdt_vcpu_remaining(v, now);
-    /* left_ns <= load * 1e9 / f, so left_ns * f stays below 2^63. */
+    /*
+     * A window the guest started holds left_ns * f <= load * 1e9, but a restored one need not
+     * (its budget and frequency come from the document). A product past 64 bits is more than
+     * 2^64 / 1e9 ticks anyway: it saturates like any count above UINT32_MAX.
+     */
+    if (left_ns > (UINT64_MAX - (WDT_NS_PER_S - 1)) / v->win_freq)
+        return UINT32_MAX;
     uint64_t ticks = (left_ns * v->win_freq + WDT_NS_PER_S - 1) / WDT_NS_PER_S;
     return ticks > UINT32_MAX ? UINT32_MAX : (uint32_t)ticks;
 }

@@ -503,6 +503,48 @@ START_TEST(crosvm_document_restores)
 }
 END_TEST
 
+/*
+ * A document at the edge of every range is valid: a 136-year budget left at f = 2^32 - 1.
+ * CURRENT_CNT then saturates at 0xFFFFFFFF (the ticks left do not fit 32 bits) rather than
+ * wrapping around, and the countdown ends after the whole budget.
+ */
+START_TEST(extreme_document_restores)
+{
+    const char *doc =
+        "{\"format\":\"vmwdt-snapshot\",\"version\":1,\"cpu_count\":1,\"activated\":true,"
+        "\"vm_wdts\":[{\"is_enabled\":true,\"timer_freq_hz\":4294967295,"
+        "\"load_cnt\":4294967295,\"last_guest_time_ms\":0,"
+        "\"next_expiration_interval_ms\":4294967295000,\"repeating_interval\":null,"
+        "\"stall_evt_ppi_triggered\":false,\"stopped\":false,"
+        "\"next_expiration_interval_ns\":4294967295000000000,"
+        "\"window_ns\":4294967295000000000}]}";
+    const int64_t budget = 4294967295000000000LL;
+    struct sh *h = sh_new(1, VMWDT_CLOCK_HOST, VMWDT_ACTION_IRQ_THEN_RESET, SH_S(1));
+
+    ck_assert_int_eq(vmwdt_restore_json(h->dev, doc), 0);
+    ck_assert_uint_eq(sh_read(h, 0, VMWDT_REG_STATUS), 1);
+    ck_assert_uint_eq(sh_read(h, 0, VMWDT_REG_CURRENT_CNT), 0xFFFFFFFFu);
+    ck_assert_int_eq(vmwdt_wake(h->dev), 0);
+    ck_assert_int_eq(vmwdt_next_deadline_ns(h->dev), SH_S(1) + budget);
+    /* Budget times f overflows 64 bits: a wrapped product read below 2^32 at 2, 6, 10, 15
+     * and 19 s. */
+    for (int k = 0; k < 20; k++) {
+        sh_advance_to(h, SH_S(1 + k));
+        ck_assert_msg(sh_read(h, 0, VMWDT_REG_CURRENT_CNT) == 0xFFFFFFFFu,
+                      "CURRENT_CNT 0x%x after %d s", sh_read(h, 0, VMWDT_REG_CURRENT_CNT), k);
+    }
+    /* 1 ns before the end, 4.29 ticks at 2^32 - 1 Hz are left: 5, rounded up. */
+    sh_advance_to(h, SH_S(1) + budget - 1);
+    ck_assert_uint_eq(sh_read(h, 0, VMWDT_REG_CURRENT_CNT), 5);
+    ck_assert_int_eq(h->nev, 0);
+    sh_advance_to(h, SH_S(1) + budget);
+    ck_assert_int_eq(h->nev, 2);
+    ck_assert_int_eq(h->ev[0].kind, SH_IRQ);
+    ck_assert_int_eq(h->ev[0].t, SH_S(1) + budget);
+    sh_free(h);
+}
+END_TEST
+
 static Suite *migrate_suite(void)
 {
     Suite *s = suite_create("snapshot_migrate");
@@ -518,6 +560,7 @@ static Suite *migrate_suite(void)
     tcase_add_test(tc, failed_restore_keeps_device_asleep);
     tcase_add_test(tc, restore_leaves_device_asleep);
     tcase_add_test(tc, crosvm_document_restores);
+    tcase_add_test(tc, extreme_document_restores);
     suite_add_tcase(s, tc);
     return s;
 }
