@@ -169,6 +169,7 @@ static void wdt_free_device(struct vmwdt *dev)
         free(r);
     }
     wdt_ratelimit_fini(&dev->guest_log);
+    wdt_ratelimit_fini(&dev->stall_log);
     pthread_mutex_destroy(&dev->retired_lock);
     pthread_mutex_destroy(&dev->life_lock);
     free(dev->slots);
@@ -238,6 +239,7 @@ VMWDT_EXPORT int vmwdt_create(const struct vmwdt_config *cfg, const struct vmwdt
     dev->ops = o;
     dev->logger = lg;
     wdt_ratelimit_init(&dev->guest_log);
+    wdt_ratelimit_init(&dev->stall_log);
     pthread_mutex_init(&dev->retired_lock, NULL);
     /* Recursive: a callback run from sleep, wake, snapshot or restore may call them again. */
     pthread_mutexattr_init(&attr);

@@ -79,6 +79,9 @@ struct vmwdt {
     struct vmwdt_host_ops ops;
     struct wdt_logger logger;
     struct wdt_ratelimit guest_log;
+    /* Expiry messages: a guest that pets with a 0 ns window causes one per pet. A limit of their
+     * own, so that a flood of refused accesses cannot hide them. */
+    struct wdt_ratelimit stall_log;
     struct wdt_slot *slots;
     struct wdt_runtime rt;
     pthread_mutex_t life_lock;

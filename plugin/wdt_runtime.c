@@ -281,24 +281,35 @@ void wdt_rt_queue(struct vmwdt *dev, uint32_t cpu, int64_t deadline, int64_t hos
                  strerror(-err));
 }
 
-static void wdt_fire(struct vmwdt *dev, uint32_t cpu, enum wdt_event ev)
+/* Calls the host back for an expiry found at host time now, and logs it within the limit. */
+static void wdt_fire(struct vmwdt *dev, uint32_t cpu, enum wdt_event ev, int64_t now)
 {
     const struct vmwdt_host_ops *ops = &dev->ops;
+    uint64_t dropped = 0;
+    if (ev == WDT_EVENT_NONE)
+        return;
+    /* The guest decides how often its vCPU expires (a 0 ns window expires at every pet), so
+     * these messages are rate-limited like every other one the guest can cause. */
+    bool log = wdt_ratelimit_allow(&dev->stall_log, now, &dropped);
+    if (dropped != 0)
+        wdt_logf(&dev->logger, LOG_WARNING, "%llu stall messages suppressed",
+                 (unsigned long long)dropped);
     switch (ev) {
     case WDT_EVENT_IRQ:
-        wdt_logf(&dev->logger, LOG_WARNING, "vCPU %u stalled: raising its interrupt", cpu);
+        if (log)
+            wdt_logf(&dev->logger, LOG_WARNING, "vCPU %u stalled: raising its interrupt", cpu);
         if (ops->raise_irq != NULL)
             ops->raise_irq(ops->opaque, cpu);
         break;
     case WDT_EVENT_RESET:
-        wdt_logf(&dev->logger, LOG_ERR, "vCPU %u stalled: requesting a VM reset", cpu);
+        if (log)
+            wdt_logf(&dev->logger, LOG_ERR, "vCPU %u stalled: requesting a VM reset", cpu);
         if (ops->request_reset != NULL)
             ops->request_reset(ops->opaque, cpu);
         break;
-    case WDT_EVENT_LOGGED:
-        wdt_logf(&dev->logger, LOG_WARNING, "vCPU %u stalled (action: none)", cpu);
-        break;
     default:
+        if (log)
+            wdt_logf(&dev->logger, LOG_WARNING, "vCPU %u stalled (action: none)", cpu);
         break;
     }
 }
@@ -320,7 +331,7 @@ static int wdt_service(struct vmwdt *dev, uint32_t cpu, int64_t now)
     }
     pthread_mutex_unlock(&s->lock);
     wdt_rt_queue(dev, cpu, deadline, now);
-    wdt_fire(dev, cpu, ev);
+    wdt_fire(dev, cpu, ev, now);
     return ev != WDT_EVENT_NONE;
 }
 

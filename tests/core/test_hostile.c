@@ -403,6 +403,38 @@ START_TEST(million_invalid_writes)
 }
 END_TEST
 
+/*
+ * A guest that pets with LOAD_CNT = 0 makes its vCPU expire at every pet. Each expiry still
+ * reaches the host (and run_due counts it), but the log hears of a bounded number of them: the
+ * guest cannot flood the host's log with stall messages either. One action per vCPU, for the
+ * messages of each kind of expiry.
+ */
+START_TEST(zero_window_pets_do_not_flood_the_log)
+{
+    static const enum vmwdt_action actions[] = { VMWDT_ACTION_IRQ_THEN_RESET,
+                                                 VMWDT_ACTION_IRQ_ONLY, VMWDT_ACTION_RESET,
+                                                 VMWDT_ACTION_NONE };
+
+    for (unsigned a = 0; a < sizeof(actions) / sizeof(actions[0]); a++) {
+        struct vh *h = vh_new(1, actions[a], T0);
+        const int pets = 100000;
+
+        vh_start(h, 0, 10, 0);
+        int logs = h->nlog;
+        int fired = 0;
+        for (int i = 0; i < pets; i++) {
+            ck_assert_int_eq(vh_write(h, 0, VMWDT_REG_LOAD_CNT, 0), 0);
+            fired += vh_run_at(h, h->now);
+        }
+        ck_assert_int_eq(fired, actions[a] == VMWDT_ACTION_IRQ_THEN_RESET ? 2 * pets : pets);
+        ck_assert_msg(h->nlog - logs < 100, "action %u: %d log messages for %d expiries", a,
+                      h->nlog - logs, fired);
+        ck_assert_msg(h->nlog - logs > 0, "action %u: expiries were not logged at all", a);
+        vh_free(h);
+    }
+}
+END_TEST
+
 /* Deterministic pseudo-random numbers (xorshift64*), so that a failure can be replayed. */
 static uint64_t rng_next(uint64_t *s)
 {
@@ -477,6 +509,7 @@ static Suite *hostile_suite(void)
     tcase_add_test(tc, huge_freq);
     tcase_add_test(tc, huge_windows_many_cpus);
     tcase_add_test(tc, million_invalid_writes);
+    tcase_add_test(tc, zero_window_pets_do_not_flood_the_log);
     tcase_add_loop_test(tc, garbage_does_not_cross_vcpus, 0, 4);
     suite_add_tcase(s, tc);
     return s;
