@@ -339,6 +339,13 @@ int wdt_rt_run_due(struct vmwdt *dev, int64_t now)
 {
     struct wdt_runtime *rt = &dev->rt;
     int fired = 0;
+    /*
+     * Deadlines saturate at INT64_MAX - 1. A vCPU whose guest clock is still short of its
+     * window when checked at or after that time would be queued again at a time that is already
+     * due, and checked again without end: such a check stays queued instead.
+     */
+    if (now > INT64_MAX - 2)
+        now = INT64_MAX - 2;
     for (;;) {
         pthread_mutex_lock(&rt->lock);
         wdt_heap_settle(dev);

@@ -435,6 +435,31 @@ START_TEST(zero_window_pets_do_not_flood_the_log)
 }
 END_TEST
 
+/*
+ * The host runs what is due at the end of time (now = INT64_MAX, or INT64_MAX - 1) while the
+ * guest clocks are frozen short of their deadlines: nothing is due, and the call returns
+ * instead of checking the same vCPUs again without end (their next check cannot come later).
+ */
+START_TEST(run_due_at_the_end_of_time)
+{
+    struct vh *h = vh_new(2, VMWDT_ACTION_IRQ_THEN_RESET, T0);
+
+    vh_start(h, 0, 10, 10);
+    vh_start(h, 1, 1, 0xFFFFFFFFu);
+    vh_advance_by(h, VH_MS(500));
+    vh_guest_run(h, 0, false);
+    vh_guest_run(h, 1, false);
+    ck_assert_int_eq(vh_run_at(h, INT64_MAX - 1), 0);
+    ck_assert_int_eq(vh_run_at(h, INT64_MAX), 0);
+    ck_assert_int_eq(vh_run_at(h, INT64_MAX), 0);
+    vh_expect_none(h);
+    /* Half of vCPU 0's 1 s window is left, at 10 Hz. */
+    ck_assert_uint_eq(vh_read(h, 0, VMWDT_REG_CURRENT_CNT), 5);
+    ck_assert_uint_eq(vh_read(h, 0, VMWDT_REG_STATUS), 1);
+    vh_free(h);
+}
+END_TEST
+
 /* Deterministic pseudo-random numbers (xorshift64*), so that a failure can be replayed. */
 static uint64_t rng_next(uint64_t *s)
 {
@@ -510,6 +535,7 @@ static Suite *hostile_suite(void)
     tcase_add_test(tc, huge_windows_many_cpus);
     tcase_add_test(tc, million_invalid_writes);
     tcase_add_test(tc, zero_window_pets_do_not_flood_the_log);
+    tcase_add_test(tc, run_due_at_the_end_of_time);
     tcase_add_loop_test(tc, garbage_does_not_cross_vcpus, 0, 4);
     suite_add_tcase(s, tc);
     return s;
