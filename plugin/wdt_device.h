@@ -22,7 +22,7 @@
 #include "wdt_core.h"
 #include "wdt_log.h"
 
-/* THREAD timers: a countdown whose guest clock lags is checked again no sooner than this. */
+/* A countdown whose guest clock lagged host time is checked again no sooner than this. */
 #define WDT_RECHECK_MIN_NS 1000000ll
 
 struct wdt_heap_entry {

@@ -323,9 +323,10 @@ static int wdt_service(struct vmwdt *dev, uint32_t cpu, int64_t now)
     pthread_mutex_lock(&s->lock);
     enum wdt_event ev = wdt_vcpu_expire(&s->core, dev->action, guest, &left);
     int64_t deadline = wdt_slot_update_deadline(s, guest, now);
-    /* A guest clock that lagged host time is polled no faster than this, so that a paused
-     * vCPU close to its deadline cannot keep the worker busy. */
-    if (ev == WDT_EVENT_NONE && !dev->rt.external && left >= 0 && left < WDT_RECHECK_MIN_NS) {
+    /* A guest clock that lagged host time is polled no faster than this, so that a guest
+     * that halts a vCPU just short of a tiny window cannot make the worker, or a host that
+     * follows vmwdt_next_deadline_ns, spin. */
+    if (ev == WDT_EVENT_NONE && left >= 0 && left < WDT_RECHECK_MIN_NS) {
         deadline = wdt_deadline_after(now, WDT_RECHECK_MIN_NS);
         atomic_store(&s->deadline, deadline);
     }

@@ -460,6 +460,33 @@ START_TEST(run_due_at_the_end_of_time)
 }
 END_TEST
 
+/*
+ * A guest that halts a vCPU (its guest clock stops) half a microsecond before the end of a 1 us
+ * window must not make a host that follows vmwdt_next_deadline_ns call vmwdt_run_due at
+ * nanosecond intervals: the lagging clock is checked once a millisecond at most, and the
+ * interrupt still comes within a millisecond of its exact time once the clock runs again.
+ */
+START_TEST(frozen_clock_short_of_a_tiny_window_is_not_polled)
+{
+    struct vh *h = vh_new(1, VMWDT_ACTION_IRQ_THEN_RESET, T0);
+
+    vh_start(h, 0, 1000000000u, 1000);
+    vh_advance_by(h, 500);
+    vh_guest_run(h, 0, false);
+    int calls = h->run_due_calls;
+    vh_advance_by(h, VH_S(1));
+    vh_expect_none(h);
+    ck_assert_int_le(h->run_due_calls - calls, 1001);
+    int64_t resumed = h->now;
+    vh_guest_run(h, 0, true);
+    vh_advance_by(h, VH_MS(10));
+    ck_assert_int_eq(h->nirq, 1);
+    ck_assert_int_ge(h->irq[0].t, resumed + 500);
+    ck_assert_int_le(h->irq[0].t, resumed + 500 + VH_MS(1));
+    vh_free(h);
+}
+END_TEST
+
 /* Deterministic pseudo-random numbers (xorshift64*), so that a failure can be replayed. */
 static uint64_t rng_next(uint64_t *s)
 {
@@ -536,6 +563,7 @@ static Suite *hostile_suite(void)
     tcase_add_test(tc, million_invalid_writes);
     tcase_add_test(tc, zero_window_pets_do_not_flood_the_log);
     tcase_add_test(tc, run_due_at_the_end_of_time);
+    tcase_add_test(tc, frozen_clock_short_of_a_tiny_window_is_not_polled);
     tcase_add_loop_test(tc, garbage_does_not_cross_vcpus, 0, 4);
     suite_add_tcase(s, tc);
     return s;
