@@ -9,26 +9,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <syslog.h>
 #include <time.h>
 
 #include "wdt_device.h"
 #include "wdt_snapshot.h"
 
-/* Source identities for clocks that are not a thread's (see wdt_vclock_fold). */
-static const char wdt_src_host_now = 'n';
-static const char wdt_src_host_guest = 'h';
-
 /*
  * Reads a caller's struct that begins with uint32_t size: fields it lacks read as 0, a tail the
- * library does not know must be zero. A smaller struct must end on a field boundary (granule).
+ * library does not know must be zero. A smaller struct must end on a field boundary (granule),
+ * or hold the size field alone.
  */
 static int wdt_read_sized(void *dst, size_t known, const void *src, size_t granule)
 {
     uint32_t size;
     const unsigned char *bytes = src;
     memcpy(&size, src, sizeof(size));
-    if (size < sizeof(uint32_t) || (size < known && size % granule != 0))
+    /* The size field alone is a struct with every other field missing. */
+    if (size < sizeof(uint32_t) ||
+        (size < known && size != sizeof(uint32_t) && size % granule != 0))
         return -EINVAL;
     for (size_t i = known; i < size; i++)
         if (bytes[i] != 0)
@@ -59,15 +59,19 @@ static int64_t wdt_fallback_now(struct vmwdt *dev, uint32_t cpu, enum wdt_clock_
             wdt_logf(&dev->logger, LOG_ERR, "vCPU %u: reading its thread's clock failed (%s): "
                      "using host time", cpu, strerror(-err));
     }
-    return wdt_vclock_fold(&s->clock, &wdt_src_host_now, wdt_host_now(dev));
+    return wdt_vclock_fold(&s->clock, WDT_SRC_HOST_NOW, wdt_host_now(dev));
 }
 
-/* A raw reading of the thread-based clock kinds; 0 or -errno in *err. */
-static int64_t wdt_thread_raw(struct vmwdt *dev, uint32_t cpu, const struct wdt_thread *t, int *err)
+/*
+ * A raw reading of the thread-based clock kinds; 0 or -errno in *err. *switched is set when
+ * this reading switched an AUTO clock to thread CPU time.
+ */
+static int64_t wdt_thread_raw(struct vmwdt *dev, uint32_t cpu, const struct wdt_thread *t,
+                              int *err, bool *switched)
 {
     struct wdt_slot *s = &dev->slots[cpu];
     int64_t guest = 0, cpu_ns = 0;
-    bool switched;
+    *switched = false;
     if (dev->clock == VMWDT_CLOCK_GUEST_TIME) {
         *err = wdt_thread_guest_ns(t, &guest);
         return guest;
@@ -81,11 +85,34 @@ static int64_t wdt_thread_raw(struct vmwdt *dev, uint32_t cpu, const struct wdt_
         *err = wdt_thread_cpu_ns(t, &cpu_ns);
     if (*err != 0)
         return 0;
-    int64_t raw = wdt_vclock_auto(&s->clock, t, guest, cpu_ns, &switched);
+    return wdt_vclock_auto(&s->clock, t->id, guest, cpu_ns, switched);
+}
+
+/* The vCPU's thread clock as its clock kind reads it (readers counted, so that
+ * vmwdt_set_vcpu_thread closes a replaced thread only once no read uses it). */
+static int64_t wdt_thread_now(struct vmwdt *dev, uint32_t cpu)
+{
+    struct wdt_slot *s = &dev->slots[cpu];
+    int err = 0;
+    bool switched = false;
+    int64_t value = 0;
+    atomic_fetch_add(&s->thread_readers, 1);
+    const struct wdt_thread *t = atomic_load(&s->thread);
+    if (t != NULL) {
+        int64_t raw = wdt_thread_raw(dev, cpu, t, &err, &switched);
+        if (err == 0)
+            value = wdt_vclock_fold(&s->clock, t->id, raw);
+    }
+    atomic_fetch_sub(&s->thread_readers, 1);
+    /* Logged with no reader counted: the log callback may name another thread. */
+    if (t == NULL)
+        return wdt_fallback_now(dev, cpu, WDT_NOTE_FALLBACK_NO_THREAD, 0);
+    if (err != 0)
+        return wdt_fallback_now(dev, cpu, WDT_NOTE_FALLBACK_ERROR, err);
     if (switched && wdt_vclock_note(&s->clock, WDT_NOTE_AUTO_SWITCH))
         wdt_logf(&dev->logger, LOG_NOTICE, "vCPU %u: guest time stays frozen while its thread "
                  "runs: measuring the thread's CPU time instead", cpu);
-    return raw;
+    return value;
 }
 
 int64_t wdt_guest_now(struct vmwdt *dev, uint32_t cpu)
@@ -93,21 +120,13 @@ int64_t wdt_guest_now(struct vmwdt *dev, uint32_t cpu)
     struct wdt_slot *s = &dev->slots[cpu];
     switch (dev->clock) {
     case VMWDT_CLOCK_HOST:
-        return wdt_vclock_fold(&s->clock, &wdt_src_host_guest,
+        return wdt_vclock_fold(&s->clock, WDT_SRC_HOST_GUEST,
                                dev->ops.guest_time_ns(dev->ops.opaque, cpu));
     case VMWDT_CLOCK_MONOTONIC:
-        return wdt_vclock_fold(&s->clock, &wdt_src_host_now, wdt_host_now(dev));
+        return wdt_vclock_fold(&s->clock, WDT_SRC_HOST_NOW, wdt_host_now(dev));
     default:
-        break;
+        return wdt_thread_now(dev, cpu);
     }
-    const struct wdt_thread *t = atomic_load(&s->thread);
-    if (t == NULL)
-        return wdt_fallback_now(dev, cpu, WDT_NOTE_FALLBACK_NO_THREAD, 0);
-    int err;
-    int64_t raw = wdt_thread_raw(dev, cpu, t, &err);
-    if (err != 0)
-        return wdt_fallback_now(dev, cpu, WDT_NOTE_FALLBACK_ERROR, err);
-    return wdt_vclock_fold(&s->clock, t, raw);
 }
 
 /* Logs a message the guest caused, within the rate limit. */
@@ -162,15 +181,8 @@ static void wdt_free_device(struct vmwdt *dev)
         wdt_vclock_fini(&s->clock);
         pthread_mutex_destroy(&s->lock);
     }
-    for (struct wdt_retired *r = dev->retired, *next; r != NULL; r = next) {
-        next = r->next;
-        wdt_thread_close(r->thread);
-        free(r->thread);
-        free(r);
-    }
     wdt_ratelimit_fini(&dev->guest_log);
     wdt_ratelimit_fini(&dev->stall_log);
-    pthread_mutex_destroy(&dev->retired_lock);
     pthread_mutex_destroy(&dev->life_lock);
     free(dev->slots);
     free(dev);
@@ -189,6 +201,7 @@ static int wdt_alloc_slots(struct vmwdt *dev)
         wdt_vcpu_init(&s->core);
         wdt_vclock_init(&s->clock);
         atomic_init(&s->thread, NULL);
+        atomic_init(&s->thread_readers, 0);
         atomic_init(&s->deadline, INT64_MAX);
         atomic_init(&s->heap_key, INT64_MAX);
     }
@@ -240,7 +253,7 @@ VMWDT_EXPORT int vmwdt_create(const struct vmwdt_config *cfg, const struct vmwdt
     dev->logger = lg;
     wdt_ratelimit_init(&dev->guest_log);
     wdt_ratelimit_init(&dev->stall_log);
-    pthread_mutex_init(&dev->retired_lock, NULL);
+    atomic_init(&dev->next_thread_id, WDT_SRC_FIRST_THREAD);
     /* Recursive: a callback run from sleep, wake, snapshot or restore may call them again. */
     pthread_mutexattr_init(&attr);
     pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
@@ -268,32 +281,27 @@ VMWDT_EXPORT int vmwdt_set_vcpu_thread(vmwdt *dev, uint32_t cpu, int32_t pid, in
     if (dev == NULL || cpu >= dev->cpu_count || pid <= 0 || tid <= 0)
         return -EINVAL;
     bool need_stat = dev->clock == VMWDT_CLOCK_AUTO || dev->clock == VMWDT_CLOCK_GUEST_TIME;
+    struct wdt_slot *s = &dev->slots[cpu];
     struct wdt_thread *t = malloc(sizeof(*t));
-    struct wdt_retired *r = malloc(sizeof(*r));
-    if (t == NULL || r == NULL) {
-        free(t);
-        free(r);
+    if (t == NULL)
         return -ENOMEM;
-    }
     int rc = wdt_thread_open(t, pid, tid, need_stat);
     if (rc != 0) {
         wdt_logf(&dev->logger, LOG_ERR, "vCPU %u: thread %d of process %d: %s", cpu, tid, pid,
                  strerror(-rc));
         free(t);
-        free(r);
         return rc;
     }
-    struct wdt_thread *old = atomic_exchange(&dev->slots[cpu].thread, t);
-    if (old == NULL) {
-        free(r);
-        return 0;
+    t->id = atomic_fetch_add(&dev->next_thread_id, 1);
+    struct wdt_thread *old = atomic_exchange(&s->thread, t);
+    if (old != NULL) {
+        /* A read that began before the exchange may still use the old thread; reads take
+         * microseconds and never call back into the host while counted. */
+        while (atomic_load(&s->thread_readers) != 0)
+            sched_yield();
+        wdt_thread_close(old);
+        free(old);
     }
-    /* A reader may still hold the old thread: keep it until destroy. */
-    r->thread = old;
-    pthread_mutex_lock(&dev->retired_lock);
-    r->next = dev->retired;
-    dev->retired = r;
-    pthread_mutex_unlock(&dev->retired_lock);
     return 0;
 }
 

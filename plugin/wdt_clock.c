@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,12 +20,15 @@
 
 int64_t wdt_tick_ns(void)
 {
-    static int64_t tick_ns;
-    if (tick_ns == 0) {
+    /* Every thread computes the same value, so a relaxed race to store it is harmless. */
+    static _Atomic int64_t tick_ns;
+    int64_t ns = atomic_load_explicit(&tick_ns, memory_order_relaxed);
+    if (ns == 0) {
         long hz = sysconf(_SC_CLK_TCK);
-        tick_ns = hz > 0 ? 1000000000ll / hz : 10000000ll;
+        ns = hz > 0 ? 1000000000ll / hz : 10000000ll;
+        atomic_store_explicit(&tick_ns, ns, memory_order_relaxed);
     }
-    return tick_ns;
+    return ns;
 }
 
 int wdt_thread_open(struct wdt_thread *t, int32_t pid, int32_t tid, bool need_stat)
@@ -139,7 +143,7 @@ void wdt_vclock_fini(struct wdt_vclock *c)
     pthread_mutex_destroy(&c->lock);
 }
 
-int64_t wdt_vclock_fold(struct wdt_vclock *c, const void *src_id, int64_t raw)
+int64_t wdt_vclock_fold(struct wdt_vclock *c, uint64_t src_id, int64_t raw)
 {
     pthread_mutex_lock(&c->lock);
     if (!c->started) {
@@ -159,7 +163,7 @@ int64_t wdt_vclock_fold(struct wdt_vclock *c, const void *src_id, int64_t raw)
     return value;
 }
 
-int64_t wdt_vclock_auto(struct wdt_vclock *c, const void *thread_id, int64_t guest_ns,
+int64_t wdt_vclock_auto(struct wdt_vclock *c, uint64_t thread_id, int64_t guest_ns,
                         int64_t cpu_ns, bool *switched_now)
 {
     int64_t raw;

@@ -22,6 +22,7 @@
 
 /* A host thread whose clocks measure a vCPU. */
 struct wdt_thread {
+    uint64_t id;         /* identity as a clock source, never reused within a device */
     int32_t pid;
     int32_t tid;
     int stat_fd;         /* /proc/<pid>/task/<tid>/stat, or -1 when not needed */
@@ -53,15 +54,10 @@ int wdt_parse_stat_field(const char *buf, size_t len, unsigned field, uint64_t *
 /* Nanoseconds per USER_HZ tick (sysconf(_SC_CLK_TCK)). */
 int64_t wdt_tick_ns(void);
 
-/* The source a vCPU clock read last; a change re-bases the clock so that it stays continuous. */
-enum wdt_source {
-    WDT_SRC_NONE,
-    WDT_SRC_HOST_NOW,   /* MONOTONIC, or the fallback of a clock without a usable thread */
-    WDT_SRC_HOST_GUEST, /* host_ops.guest_time_ns */
-    WDT_SRC_GUEST_TIME,
-    WDT_SRC_THREAD_CPU,
-    WDT_SRC_AUTO
-};
+/* Identities of the clock sources that are not a thread's; a thread's is its id, above these. */
+#define WDT_SRC_HOST_NOW 1   /* MONOTONIC, or the fallback of a clock without a usable thread */
+#define WDT_SRC_HOST_GUEST 2 /* host_ops.guest_time_ns */
+#define WDT_SRC_FIRST_THREAD 16
 
 /* Facts a vCPU clock wants logged, once each. */
 enum wdt_clock_note {
@@ -73,13 +69,13 @@ enum wdt_clock_note {
 /* One vCPU's clock state. The lock guards the fields and is never held across a read. */
 struct wdt_vclock {
     pthread_mutex_t lock;
-    const void *src_id; /* identity of the last source (kind and thread) */
+    uint64_t src_id;    /* identity of the last source (see WDT_SRC_*) */
     int64_t offset;     /* added to the raw reading of that source */
     int64_t last;       /* the last value returned */
     bool started;
     unsigned noted;     /* enum wdt_clock_note bits already logged */
     /* AUTO: readings at the last time guest time advanced, for the thread auto_src. */
-    const void *auto_src;
+    uint64_t auto_src;
     bool auto_primed;
     bool auto_switched;
     int64_t auto_guest;
@@ -93,7 +89,7 @@ void wdt_vclock_fini(struct wdt_vclock *c);
  * Folds one raw reading of source src_id into the clock: returns the vCPU's clock value,
  * continuous across source changes and never decreasing.
  */
-int64_t wdt_vclock_fold(struct wdt_vclock *c, const void *src_id, int64_t raw);
+int64_t wdt_vclock_fold(struct wdt_vclock *c, uint64_t src_id, int64_t raw);
 
 /*
  * AUTO: folds a guest-time and a CPU-time reading of the vCPU's thread into one raw value, that
@@ -101,7 +97,7 @@ int64_t wdt_vclock_fold(struct wdt_vclock *c, const void *src_id, int64_t raw);
  * frozen, and CPU time (counted from when guest time last advanced) from then on.
  * *switched_now is set when this reading made the switch.
  */
-int64_t wdt_vclock_auto(struct wdt_vclock *c, const void *thread_id, int64_t guest_ns,
+int64_t wdt_vclock_auto(struct wdt_vclock *c, uint64_t thread_id, int64_t guest_ns,
                         int64_t cpu_ns, bool *switched_now);
 
 /* Marks a note as logged; true when it was not yet (the caller logs it then). */

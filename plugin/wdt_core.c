@@ -141,8 +141,12 @@ enum wdt_event wdt_vcpu_expire(struct wdt_vcpu *v, enum wdt_action action, int64
     *remaining = wdt_vcpu_remaining(v, now);
     if (*remaining != 0 || v->frozen)
         return WDT_EVENT_NONE;
-    if (v->phase == WDT_PHASE_SECOND)
-        return wdt_stop(v, WDT_EVENT_RESET, remaining);
+    /* The second window only starts under IRQ_THEN_RESET, but a restored document may bring
+     * one to a device of another action: its end then does what that action allows. */
+    if (v->phase == WDT_PHASE_SECOND) {
+        bool resets = action == WDT_ACTION_IRQ_THEN_RESET || action == WDT_ACTION_RESET;
+        return wdt_stop(v, resets ? WDT_EVENT_RESET : WDT_EVENT_LOGGED, remaining);
+    }
     switch (action) {
     case WDT_ACTION_IRQ_THEN_RESET:
         /* The second window starts where the first ended, not when the expiry was seen, so

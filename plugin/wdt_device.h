@@ -35,6 +35,8 @@ struct wdt_slot {
     struct wdt_vcpu core;
     struct wdt_vclock clock;
     _Atomic(struct wdt_thread *) thread; /* NULL until vmwdt_set_vcpu_thread */
+    /* Clock reads using thread right now: a replaced thread is closed once none is left. */
+    atomic_uint thread_readers;
     /* The earliest host time at which the countdown can end (INT64_MAX: not counting). Written
      * with the slot's lock held, so that it always matches the latest core state. */
     _Atomic int64_t deadline;
@@ -66,12 +68,6 @@ struct wdt_runtime {
     uint32_t zombie_cap;
 };
 
-/* A retired thread clock, kept until destroy because a concurrent read may still use it. */
-struct wdt_retired {
-    struct wdt_retired *next;
-    struct wdt_thread *thread;
-};
-
 struct vmwdt {
     uint32_t cpu_count;
     enum vmwdt_clock clock;
@@ -86,8 +82,7 @@ struct vmwdt {
     struct wdt_runtime rt;
     pthread_mutex_t life_lock;
     atomic_bool activated;
-    pthread_mutex_t retired_lock;
-    struct wdt_retired *retired;
+    _Atomic uint64_t next_thread_id; /* source identities of named threads */
 };
 
 /* Host time: ops.now_ns(), or CLOCK_MONOTONIC. */

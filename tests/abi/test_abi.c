@@ -293,6 +293,12 @@ START_TEST(ops_size_rules)
     }
     /* ops may be NULL when no callback is required. */
     vmwdt_destroy(expect_created(&c, NULL));
+    /* The size field alone is an ops struct whose every other field is missing; a size that
+     * ends inside a pointer is refused. */
+    big.o.size = sizeof(uint32_t);
+    vmwdt_destroy(expect_created(&c, &big.o));
+    big.o.size = offsetof(struct vmwdt_host_ops, opaque) + 4;
+    expect_refused(&c, &big.o);
 }
 END_TEST
 

@@ -7,6 +7,7 @@
 #define VMWDT_TEST_H
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -50,6 +51,21 @@ static inline void sleep_ms(int64_t ms)
 static inline pid_t test_gettid(void)
 {
     return (pid_t)syscall(SYS_gettid);
+}
+
+/* How many descriptors this process has open. */
+static inline int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+
+    ck_assert_ptr_nonnull(d);
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
 }
 
 #endif /* VMWDT_TEST_H */

@@ -251,15 +251,15 @@ START_TEST(vclock_fold_continuous)
     int a, b;
 
     wdt_vclock_init(&c);
-    ck_assert_int_eq(wdt_vclock_fold(&c, &a, 1000), 1000);
-    ck_assert_int_eq(wdt_vclock_fold(&c, &a, 1500), 1500);
-    ck_assert_int_eq(wdt_vclock_fold(&c, &a, 1400), 1500);
+    ck_assert_int_eq(wdt_vclock_fold(&c, (uintptr_t)&a, 1000), 1000);
+    ck_assert_int_eq(wdt_vclock_fold(&c, (uintptr_t)&a, 1500), 1500);
+    ck_assert_int_eq(wdt_vclock_fold(&c, (uintptr_t)&a, 1400), 1500);
     /* Source b reads 9e9: the clock goes on from 1500. */
-    ck_assert_int_eq(wdt_vclock_fold(&c, &b, 9000000000LL), 1500);
-    ck_assert_int_eq(wdt_vclock_fold(&c, &b, 9000000100LL), 1600);
+    ck_assert_int_eq(wdt_vclock_fold(&c, (uintptr_t)&b, 9000000000LL), 1500);
+    ck_assert_int_eq(wdt_vclock_fold(&c, (uintptr_t)&b, 9000000100LL), 1600);
     /* Back to a, which reads less than ever: still continuous. */
-    ck_assert_int_eq(wdt_vclock_fold(&c, &a, 5), 1600);
-    ck_assert_int_eq(wdt_vclock_fold(&c, &a, 55), 1650);
+    ck_assert_int_eq(wdt_vclock_fold(&c, (uintptr_t)&a, 5), 1600);
+    ck_assert_int_eq(wdt_vclock_fold(&c, (uintptr_t)&a, 55), 1650);
     wdt_vclock_fini(&c);
 }
 END_TEST
@@ -273,21 +273,21 @@ START_TEST(vclock_auto_switch)
     bool sw;
 
     wdt_vclock_init(&c);
-    ck_assert_int_eq(wdt_vclock_auto(&c, &th, 100, 1000, &sw), 100);
+    ck_assert_int_eq(wdt_vclock_auto(&c, (uintptr_t)&th, 100, 1000, &sw), 100);
     ck_assert(!sw);
     /* Guest time advances with the CPU: it is the clock. */
-    ck_assert_int_eq(wdt_vclock_auto(&c, &th, 300 * MS, 400 * MS, &sw), 300 * MS);
+    ck_assert_int_eq(wdt_vclock_auto(&c, (uintptr_t)&th, 300 * MS, 400 * MS, &sw), 300 * MS);
     ck_assert(!sw);
     /* Guest time frozen, CPU time just under the threshold: still guest time. */
     int64_t cpu0 = 400 * MS;
-    ck_assert_int_eq(wdt_vclock_auto(&c, &th, 300 * MS, cpu0 + WDT_AUTO_SWITCH_NS - 1, &sw),
+    ck_assert_int_eq(wdt_vclock_auto(&c, (uintptr_t)&th, 300 * MS, cpu0 + WDT_AUTO_SWITCH_NS - 1, &sw),
                      300 * MS);
     ck_assert(!sw);
     /* At the threshold: the switch, and the clock includes the CPU time since guest froze. */
-    ck_assert_int_eq(wdt_vclock_auto(&c, &th, 300 * MS, cpu0 + WDT_AUTO_SWITCH_NS, &sw),
+    ck_assert_int_eq(wdt_vclock_auto(&c, (uintptr_t)&th, 300 * MS, cpu0 + WDT_AUTO_SWITCH_NS, &sw),
                      300 * MS + WDT_AUTO_SWITCH_NS);
     ck_assert(sw);
-    ck_assert_int_eq(wdt_vclock_auto(&c, &th, 300 * MS, cpu0 + 5 * WDT_AUTO_SWITCH_NS, &sw),
+    ck_assert_int_eq(wdt_vclock_auto(&c, (uintptr_t)&th, 300 * MS, cpu0 + 5 * WDT_AUTO_SWITCH_NS, &sw),
                      300 * MS + 5 * WDT_AUTO_SWITCH_NS);
     ck_assert(!sw);
     /* The note that makes the log line: true once. */
@@ -296,9 +296,9 @@ START_TEST(vclock_auto_switch)
     ck_assert(wdt_vclock_note(&c, WDT_NOTE_FALLBACK_NO_THREAD));
     /* A sleeping thread (CPU frozen too) never switches. */
     int other;
-    ck_assert_int_eq(wdt_vclock_auto(&c, &other, 0, 50 * MS, &sw), 0);
+    ck_assert_int_eq(wdt_vclock_auto(&c, (uintptr_t)&other, 0, 50 * MS, &sw), 0);
     for (int i = 0; i < 100; i++) {
-        ck_assert_int_eq(wdt_vclock_auto(&c, &other, 0, 50 * MS, &sw), 0);
+        ck_assert_int_eq(wdt_vclock_auto(&c, (uintptr_t)&other, 0, 50 * MS, &sw), 0);
         ck_assert(!sw);
     }
     wdt_vclock_fini(&c);
@@ -468,6 +468,50 @@ START_TEST(no_thread_falls_back_to_monotonic)
 }
 END_TEST
 
+/* Pets on vCPU 0 from another thread while the test renames vCPU 0's thread. */
+struct petter {
+    vmwdt *dev;
+    atomic_bool stop;
+    long pets;
+};
+
+static void *petter_main(void *arg)
+{
+    struct petter *p = arg;
+    uint8_t b[4] = { 100, 0, 0, 0 };
+
+    while (!atomic_load(&p->stop)) {
+        ck_assert_int_eq(vmwdt_mmio_write(p->dev, VMWDT_REG_LOAD_CNT, b, 4), 0);
+        p->pets++;
+    }
+    return NULL;
+}
+
+/*
+ * Naming a vCPU's thread again closes the thread it replaces, even while that vCPU's clock is
+ * being read on another thread: a VMM that restarts its vCPU threads does not leak descriptors.
+ */
+START_TEST(renaming_a_thread_closes_the_old_one)
+{
+    struct dev_obs d;
+    vmwdt *dev = dev_new(&d, VMWDT_CLOCK_GUEST_TIME);
+    struct petter p = { .dev = dev };
+    pthread_t th;
+
+    dev_start(dev, 0, 100, 100);
+    ck_assert_int_eq(vmwdt_set_vcpu_thread(dev, 0, getpid(), test_gettid()), 0);
+    int base = count_fds();
+    ck_assert_int_eq(pthread_create(&th, NULL, petter_main, &p), 0);
+    for (int i = 0; i < 2000; i++)
+        ck_assert_int_eq(vmwdt_set_vcpu_thread(dev, 0, getpid(), test_gettid()), 0);
+    atomic_store(&p.stop, true);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(count_fds(), base);
+    ck_assert_int_gt(p.pets, 0);
+    vmwdt_destroy(dev);
+}
+END_TEST
+
 /* A device whose vCPU thread vanished keeps working (on the fallback) and logs it. */
 START_TEST(device_survives_vanished_thread)
 {
@@ -512,6 +556,7 @@ static Suite *clocks_suite(void)
     tcase_add_test(dev, thread_cpu_detects_busy_stall);
     tcase_add_loop_test(dev, no_thread_falls_back_to_monotonic, 0, 3);
     tcase_add_loop_test(dev, device_survives_vanished_thread, 0, 3);
+    tcase_add_test(dev, renaming_a_thread_closes_the_old_one);
     suite_add_tcase(s, dev);
     return s;
 }

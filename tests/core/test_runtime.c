@@ -361,20 +361,6 @@ START_TEST(thread_destroy_edge_cases)
 }
 END_TEST
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    int n = 0;
-
-    ck_assert_ptr_nonnull(d);
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
-
 /* Descriptors a device of cpus vCPUs holds with every vCPU armed and the worker running. */
 static int fds_for(uint32_t cpus)
 {

@@ -268,6 +268,45 @@ START_TEST(pet_at_deadline_after_run)
 }
 END_TEST
 
+/*
+ * A snapshot taken in the second window (interrupt raised, reset pending) restored into a
+ * device of another action: the window's end does what that action allows, so NONE and
+ * IRQ_ONLY devices never call request_reset.
+ */
+static const enum vmwdt_action second_window_dest[] = {
+    VMWDT_ACTION_IRQ_THEN_RESET, VMWDT_ACTION_IRQ_ONLY, VMWDT_ACTION_RESET, VMWDT_ACTION_NONE,
+};
+
+START_TEST(second_window_restored_under_each_action)
+{
+    enum vmwdt_action action = second_window_dest[_i];
+    struct vh *src = vh_new(1, VMWDT_ACTION_IRQ_THEN_RESET, T0);
+    char *doc = NULL;
+
+    vh_start(src, 0, 10, 10);
+    vh_advance_by(src, VH_MS(1500));
+    vh_expect_counts(src, 1, 0);
+    ck_assert_int_eq(vmwdt_sleep(src->dev), 0);
+    ck_assert_int_eq(vmwdt_snapshot_json(src->dev, &doc), 0);
+
+    struct vh *dst = vh_new(1, action, T0);
+    ck_assert_int_eq(vmwdt_restore_json(dst->dev, doc), 0);
+    ck_assert_int_eq(vmwdt_wake(dst->dev), 0);
+    int64_t woke = dst->now;
+    vh_advance_by(dst, VH_S(2));
+    bool resets = action == VMWDT_ACTION_IRQ_THEN_RESET || action == VMWDT_ACTION_RESET;
+    vh_expect_counts(dst, 0, resets ? 1 : 0);
+    if (resets)
+        vh_expect_reset(dst, 0, woke + VH_MS(500), 0);
+    /* Either way the countdown stopped, and the raised interrupt is still reported. */
+    ck_assert_uint_eq(vh_read(dst, 0, VMWDT_REG_STATUS), 3);
+    ck_assert_int_eq(vmwdt_next_deadline_ns(dst->dev), INT64_MAX);
+    vmwdt_free(doc);
+    vh_free(dst);
+    vh_free(src);
+}
+END_TEST
+
 static Suite *scenarios_suite(void)
 {
     Suite *s = suite_create("core_scenarios");
@@ -282,6 +321,7 @@ static Suite *scenarios_suite(void)
     tcase_add_test(tc, sleep_keeps_budget);
     tcase_add_test(tc, writes_while_asleep);
     tcase_add_test(tc, pet_at_deadline_after_run);
+    tcase_add_loop_test(tc, second_window_restored_under_each_action, 0, 4);
     suite_add_tcase(s, tc);
     return s;
 }
