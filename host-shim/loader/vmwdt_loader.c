@@ -226,15 +226,21 @@ const char *vmwdt_plugin_strerror(struct vmwdt_plugin *p, int err)
     return r.p;
 }
 
-int vmwdt_plugin_create(struct vmwdt_plugin *p, const struct vmwdt_config *cfg,
-                        const struct vmwdt_host_ops *ops, vmwdt **out)
+/* Calls a function of the ABI that returns int: 0, a count, or a negative errno. */
+static int call_int(struct vmwdt_plugin *p, enum wdt_fn_index i, void **args)
 {
     if (!p)
         return -EINVAL;
     union wdt_ret r = {0};
-    void *args[] = {&cfg, &ops, &out};
-    call(p, WDT_FN_create, &r, args);
+    call(p, i, &r, args);
     return (int)r.s;
+}
+
+int vmwdt_plugin_create(struct vmwdt_plugin *p, const struct vmwdt_config *cfg,
+                        const struct vmwdt_host_ops *ops, vmwdt **out)
+{
+    void *args[] = {&cfg, &ops, &out};
+    return call_int(p, WDT_FN_create, args);
 }
 
 void vmwdt_plugin_destroy(struct vmwdt_plugin *p, vmwdt *dev)
@@ -249,44 +255,28 @@ void vmwdt_plugin_destroy(struct vmwdt_plugin *p, vmwdt *dev)
 int vmwdt_plugin_set_vcpu_thread(struct vmwdt_plugin *p, vmwdt *dev, uint32_t cpu, int32_t pid,
                                  int32_t tid)
 {
-    if (!p)
-        return -EINVAL;
-    union wdt_ret r = {0};
     void *args[] = {&dev, &cpu, &pid, &tid};
-    call(p, WDT_FN_set_vcpu_thread, &r, args);
-    return (int)r.s;
+    return call_int(p, WDT_FN_set_vcpu_thread, args);
 }
 
 int vmwdt_plugin_mmio_write(struct vmwdt_plugin *p, vmwdt *dev, uint64_t offset,
                             const void *data, uint32_t len)
 {
-    if (!p)
-        return -EINVAL;
-    union wdt_ret r = {0};
     void *args[] = {&dev, &offset, &data, &len};
-    call(p, WDT_FN_mmio_write, &r, args);
-    return (int)r.s;
+    return call_int(p, WDT_FN_mmio_write, args);
 }
 
 int vmwdt_plugin_mmio_read(struct vmwdt_plugin *p, vmwdt *dev, uint64_t offset, void *data,
                            uint32_t len)
 {
-    if (!p)
-        return -EINVAL;
-    union wdt_ret r = {0};
     void *args[] = {&dev, &offset, &data, &len};
-    call(p, WDT_FN_mmio_read, &r, args);
-    return (int)r.s;
+    return call_int(p, WDT_FN_mmio_read, args);
 }
 
 static int call_dev(struct vmwdt_plugin *p, enum wdt_fn_index i, vmwdt *dev)
 {
-    if (!p)
-        return -EINVAL;
-    union wdt_ret r = {0};
     void *args[] = {&dev};
-    call(p, i, &r, args);
-    return (int)r.s;
+    return call_int(p, i, args);
 }
 
 int vmwdt_plugin_sleep(struct vmwdt_plugin *p, vmwdt *dev)
@@ -301,22 +291,14 @@ int vmwdt_plugin_wake(struct vmwdt_plugin *p, vmwdt *dev)
 
 int vmwdt_plugin_snapshot_json(struct vmwdt_plugin *p, vmwdt *dev, char **json)
 {
-    if (!p)
-        return -EINVAL;
-    union wdt_ret r = {0};
     void *args[] = {&dev, &json};
-    call(p, WDT_FN_snapshot_json, &r, args);
-    return (int)r.s;
+    return call_int(p, WDT_FN_snapshot_json, args);
 }
 
 int vmwdt_plugin_restore_json(struct vmwdt_plugin *p, vmwdt *dev, const char *json)
 {
-    if (!p)
-        return -EINVAL;
-    union wdt_ret r = {0};
     void *args[] = {&dev, &json};
-    call(p, WDT_FN_restore_json, &r, args);
-    return (int)r.s;
+    return call_int(p, WDT_FN_restore_json, args);
 }
 
 void vmwdt_plugin_free(struct vmwdt_plugin *p, void *ptr)
@@ -340,10 +322,6 @@ int64_t vmwdt_plugin_next_deadline_ns(struct vmwdt_plugin *p, vmwdt *dev)
 
 int vmwdt_plugin_run_due(struct vmwdt_plugin *p, vmwdt *dev, int64_t now_ns)
 {
-    if (!p)
-        return -EINVAL;
-    union wdt_ret r = {0};
     void *args[] = {&dev, &now_ns};
-    call(p, WDT_FN_run_due, &r, args);
-    return (int)r.s;
+    return call_int(p, WDT_FN_run_due, args);
 }
