@@ -16,6 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A millisecond in nanoseconds, for the real-time tests. */
+#define MS 1000000LL
+
 /* The window of n ticks at f Hz, as DESIGN.md section 2 defines it. */
 #define WIN(n, f) ((int64_t)(n) * 1000000000LL / (int64_t)(f))
 

@@ -25,7 +25,6 @@
 #include "wdt_clock.h"
 #include "vmwdt_test.h"
 
-#define MS 1000000LL
 
 /* A helper thread that either spins or sleeps until told to stop. */
 struct worker {

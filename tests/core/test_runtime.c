@@ -21,7 +21,6 @@
 #include "vmwdt_test.h"
 #include "vharness.h"
 
-#define MS 1000000LL
 /* How late an event may come on a loaded machine before the test calls it lost. */
 #define LATE (400 * MS)
 /* Timers never fire early; one millisecond absorbs a library that rounds to milliseconds. */
