@@ -280,6 +280,7 @@ VMWDT_EXPORT int vmwdt_set_vcpu_thread(vmwdt *dev, uint32_t cpu, int32_t pid, in
 {
     if (dev == NULL || cpu >= dev->cpu_count || pid <= 0 || tid <= 0)
         return -EINVAL;
+    wdt_rt_retry(dev);
     bool need_stat = dev->clock == VMWDT_CLOCK_AUTO || dev->clock == VMWDT_CLOCK_GUEST_TIME;
     struct wdt_slot *s = &dev->slots[cpu];
     struct wdt_thread *t = malloc(sizeof(*t));
@@ -339,6 +340,7 @@ VMWDT_EXPORT int vmwdt_mmio_write(vmwdt *dev, uint64_t offset, const void *data,
     int rc = wdt_check_access(dev, offset, data, len, "write");
     if (rc != 0)
         return rc;
+    wdt_rt_retry(dev);
     uint32_t cpu = (uint32_t)(offset / VMWDT_REG_STRIDE);
     uint32_t reg = (uint32_t)(offset % VMWDT_REG_STRIDE);
     uint32_t val = wdt_le32_load(data);
@@ -348,10 +350,16 @@ VMWDT_EXPORT int vmwdt_mmio_write(vmwdt *dev, uint64_t offset, const void *data,
     int64_t now = counts ? wdt_host_now(dev) : 0;
     int64_t deadline = INT64_MAX;
     pthread_mutex_lock(&s->lock);
+    /* A window that already ended in guest time ends before the write takes effect. */
+    if (counts)
+        wdt_slot_settle(dev, s, guest);
     enum wdt_write_result res = wdt_vcpu_write(&s->core, reg, val, guest);
-    if (counts && (res == WDT_WRITE_ARMED || res == WDT_WRITE_DONE))
+    if (counts)
         deadline = wdt_slot_update_deadline(s, guest, now);
     pthread_mutex_unlock(&s->lock);
+    /* Queued whatever the result: an expiry applied above is reported by the runtime. */
+    if (counts)
+        wdt_rt_queue(dev, cpu, deadline, now);
     switch (res) {
     case WDT_WRITE_ARMED:
         /* Read first: a store on every pet would bounce the flag's cache line between the
@@ -360,8 +368,6 @@ VMWDT_EXPORT int vmwdt_mmio_write(vmwdt *dev, uint64_t offset, const void *data,
             atomic_store(&dev->activated, true);
         /* fall through */
     case WDT_WRITE_DONE:
-        if (counts)
-            wdt_rt_queue(dev, cpu, deadline, now);
         return 0;
     case WDT_WRITE_REFUSED_FREQ0:
         wdt_guest_logf(dev, "vCPU %u: %s refused: CLOCK_FREQ_HZ is 0", cpu,
@@ -383,13 +389,25 @@ VMWDT_EXPORT int vmwdt_mmio_read(vmwdt *dev, uint64_t offset, void *data, uint32
             memset(data, 0, len);
         return rc;
     }
+    wdt_rt_retry(dev);
     uint32_t cpu = (uint32_t)(offset / VMWDT_REG_STRIDE);
     uint32_t reg = (uint32_t)(offset % VMWDT_REG_STRIDE);
     struct wdt_slot *s = &dev->slots[cpu];
-    int64_t guest = reg == VMWDT_REG_CURRENT_CNT ? wdt_guest_now(dev, cpu) : 0;
+    /* STATUS and CURRENT_CNT show every expiry the guest clock has reached. */
+    bool counts = reg == VMWDT_REG_STATUS || reg == VMWDT_REG_CURRENT_CNT;
+    int64_t guest = counts ? wdt_guest_now(dev, cpu) : 0;
+    int64_t deadline = INT64_MAX, now = 0;
     pthread_mutex_lock(&s->lock);
+    bool settled = counts && wdt_slot_settle(dev, s, guest);
     uint32_t val = wdt_vcpu_read(&s->core, reg, guest);
     pthread_mutex_unlock(&s->lock);
+    if (settled) {
+        now = wdt_host_now(dev);
+        pthread_mutex_lock(&s->lock);
+        deadline = wdt_slot_update_deadline(s, guest, now);
+        pthread_mutex_unlock(&s->lock);
+        wdt_rt_queue(dev, cpu, deadline, now);
+    }
     wdt_le32_store(data, val);
     return 0;
 }
@@ -402,6 +420,8 @@ static void wdt_freeze_all(struct vmwdt *dev)
         struct wdt_slot *s = &dev->slots[i];
         int64_t guest = wdt_guest_now(dev, i);
         pthread_mutex_lock(&s->lock);
+        /* Expiries already due are kept as events, reported after wake. */
+        wdt_slot_settle(dev, s, guest);
         wdt_vcpu_freeze(&s->core, guest);
         pthread_mutex_unlock(&s->lock);
     }
@@ -487,14 +507,21 @@ VMWDT_EXPORT int vmwdt_snapshot_json(vmwdt *dev, char **json)
     snap.vcpus = calloc(dev->cpu_count, sizeof(*snap.vcpus));
     if (snap.vcpus == NULL)
         return -ENOMEM;
+    wdt_rt_retry(dev);
     pthread_mutex_lock(&dev->life_lock);
     snap.activated = atomic_load(&dev->activated);
     for (uint32_t i = 0; i < dev->cpu_count; i++) {
         struct wdt_slot *s = &dev->slots[i];
         int64_t guest = wdt_guest_now(dev, i);
+        int64_t now = wdt_host_now(dev);
         pthread_mutex_lock(&s->lock);
+        /* The document shows every expiry already due; their events are reported here. */
+        bool settled = wdt_slot_settle(dev, s, guest);
+        int64_t deadline = settled ? wdt_slot_update_deadline(s, guest, now) : INT64_MAX;
         wdt_snap_from_core(&snap.vcpus[i], &s->core, guest);
         pthread_mutex_unlock(&s->lock);
+        if (settled)
+            wdt_rt_queue(dev, i, deadline, now);
         /* vCPUs keep writing while the snapshot is taken, and an enable sets the flag only
          * after it has released the slot's lock: an enabled vCPU in the document is what
          * makes it activated. */
@@ -526,7 +553,9 @@ VMWDT_EXPORT int vmwdt_restore_json(vmwdt *dev, const char *json)
     for (uint32_t i = 0; i < dev->cpu_count; i++) {
         struct wdt_slot *s = &dev->slots[i];
         pthread_mutex_lock(&s->lock);
+        /* Events already applied stay to be reported; the new windows start unobserved. */
         wdt_core_from_snap(&s->core, &snap.vcpus[i]);
+        s->seen = false;
         pthread_mutex_unlock(&s->lock);
     }
     atomic_store(&dev->activated, snap.activated);

@@ -147,15 +147,19 @@ int64_t wdt_vclock_fold(struct wdt_vclock *c, uint64_t src_id, int64_t raw)
 {
     pthread_mutex_lock(&c->lock);
     if (!c->started) {
+        /* The first reading is where the clock starts, whatever its sign: only differences
+         * of readings count. */
         c->started = true;
         c->offset = 0;
         c->src_id = src_id;
+        c->last = raw;
     } else if (c->src_id != src_id) {
         /* A new source continues from where the old one stood. */
-        c->offset = c->last - raw;
+        c->offset = (int64_t)((uint64_t)c->last - (uint64_t)raw);
         c->src_id = src_id;
     }
-    int64_t value = raw + c->offset;
+    /* Wrapping arithmetic: readings of any origin never make this undefined. */
+    int64_t value = (int64_t)((uint64_t)raw + (uint64_t)c->offset);
     if (value < c->last)
         value = c->last;
     c->last = value;

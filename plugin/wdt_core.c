@@ -32,9 +32,10 @@ int64_t wdt_vcpu_remaining(const struct wdt_vcpu *v, int64_t now)
         return -1;
     if (v->frozen || now <= v->base_ns)
         return v->budget_ns;
-    /* Both values are non-negative, so the difference cannot overflow. */
-    int64_t elapsed = now - v->base_ns;
-    return elapsed >= v->budget_ns ? 0 : v->budget_ns - elapsed;
+    /* Readings have any origin, negative included: the difference is taken in unsigned
+     * arithmetic, where it is exact whatever the signs, since now > base_ns. */
+    uint64_t elapsed = (uint64_t)now - (uint64_t)v->base_ns;
+    return elapsed >= (uint64_t)v->budget_ns ? 0 : v->budget_ns - (int64_t)elapsed;
 }
 
 /* Starts a window of `load` ticks at the current frequency, counted from now. */

@@ -45,6 +45,17 @@ struct wdt_slot {
      * corrects the key when it reaches the top of the heap. */
     _Atomic int64_t heap_key;
     uint32_t heap_pos; /* guarded by rt.lock */
+    /* Expiries applied but not yet reported to the host (guarded by lock): an access that
+     * finds its window already over in guest time applies the expiry before the write, and
+     * the worker or the next vmwdt_run_due() makes the callbacks. */
+    uint32_t pend_irq;
+    uint32_t pend_reset;
+    uint32_t pend_logged;
+    /* The last look at this vCPU's clock within its current window (guarded by lock): a check
+     * that finds the guest clock where it was then knows that the clock is frozen. */
+    bool seen;
+    int64_t seen_guest;
+    int64_t seen_host;
 } __attribute__((aligned(64)));
 
 struct wdt_runtime {
@@ -66,6 +77,14 @@ struct wdt_runtime {
     pthread_t *zombies; /* stopped workers not yet joined */
     uint32_t zombie_len;
     uint32_t zombie_cap;
+    /* A worker should run but could not start (no descriptor, no thread): every API call and
+     * vCPU access retries, with back-off, until one starts. Read without the lock. */
+    atomic_bool start_wanted;
+    int64_t retry_at;        /* host time of the next retry that is not an arming */
+    int64_t retry_backoff;   /* the wait after the next failure */
+    uint64_t outage_fails;   /* failed starts since the last worker ran */
+    int64_t outage_since;    /* host time of the first of them */
+    struct wdt_ratelimit start_log; /* outage and recovery messages */
 };
 
 struct vmwdt {
@@ -98,8 +117,17 @@ int wdt_rt_init(struct vmwdt *dev, bool external);
 void wdt_rt_fini(struct vmwdt *dev);
 
 /*
+ * Applies every expiry that the vCPU's guest clock has reached at guest, and keeps its events
+ * for the worker or the next vmwdt_run_due() to report; the slot's lock must be held. Every
+ * access that reads a vCPU's clock does this first, so that a pet, enable or disable that comes
+ * after the end of a window never erases its event. Returns true when it applied one.
+ */
+bool wdt_slot_settle(struct vmwdt *dev, struct wdt_slot *s, int64_t guest);
+
+/*
  * Sets the vCPU's deadline (host time, INT64_MAX: none) from its core state at guest time
- * guest and host time host_now; the slot's lock must be held. Returns the deadline.
+ * guest and host time host_now: host_now itself while events wait to be reported. The slot's
+ * lock must be held. Returns the deadline.
  */
 int64_t wdt_slot_update_deadline(struct wdt_slot *s, int64_t guest, int64_t host_now);
 
@@ -118,6 +146,8 @@ int64_t wdt_rt_next_deadline(struct vmwdt *dev);
  * with no lock held, so that a worker still inside a callback can finish.
  */
 void wdt_rt_sleep(struct vmwdt *dev);
+/* Starts the worker if an earlier start failed and its back-off has passed; cheap otherwise. */
+void wdt_rt_retry(struct vmwdt *dev);
 void wdt_rt_wake(struct vmwdt *dev);
 void wdt_rt_reap(struct vmwdt *dev);
 

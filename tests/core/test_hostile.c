@@ -426,7 +426,10 @@ START_TEST(zero_window_pets_do_not_flood_the_log)
             ck_assert_int_eq(vh_write(h, 0, VMWDT_REG_LOAD_CNT, 0), 0);
             fired += vh_run_at(h, h->now);
         }
-        ck_assert_int_eq(fired, actions[a] == VMWDT_ACTION_IRQ_THEN_RESET ? 2 * pets : pets);
+        /* The enable's own 0 ns window ended before the first pet: that pet does not erase
+         * it, so pets + 1 windows expire. */
+        ck_assert_int_eq(fired, actions[a] == VMWDT_ACTION_IRQ_THEN_RESET ? 2 * (pets + 1)
+                                                                           : pets + 1);
         ck_assert_msg(h->nlog - logs < 100, "action %u: %d log messages for %d expiries", a,
                       h->nlog - logs, fired);
         ck_assert_msg(h->nlog - logs > 0, "action %u: expiries were not logged at all", a);
