@@ -123,17 +123,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         check(&d, md_step(&d, &op));
     }
-    /* Everything owed comes within a second of an awake device. */
+    /* Everything owed comes within a second of an awake device whose clocks run. */
     struct md_op wake = {.kind = MD_WAKE};
     check(&d, md_step(&d, &wake));
+    for (uint32_t i = 0; i < cpus; i++) {
+        struct md_op thaw = {.kind = MD_THAW, .cpu = i};
+        check(&d, md_step(&d, &thaw));
+    }
     check(&d, md_advance(&d, d.m.now + 1000000000));
     if (wm_next_latest(&d.m) < d.m.now) {
         fprintf(stderr, "fuzz_mmio: events still owed at the end\n");
         abort();
     }
     if (getenv("FUZZ_MMIO_STATS") != NULL)
-        fprintf(stderr, "%llu operations, %llu interrupts, %llu resets, %llu late\n",
-                (unsigned long long)d.stats.ops, (unsigned long long)d.stats.irqs,
+        fprintf(stderr, "%llu operations, %llu run_due, %llu interrupts, %llu resets, "
+                "%llu late\n", (unsigned long long)d.stats.ops,
+                (unsigned long long)d.stats.run_due_calls, (unsigned long long)d.stats.irqs,
                 (unsigned long long)d.stats.resets, (unsigned long long)d.stats.late);
     md_fini(&d);
     return 0;
