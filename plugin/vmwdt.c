@@ -396,18 +396,12 @@ VMWDT_EXPORT int vmwdt_mmio_read(vmwdt *dev, uint64_t offset, void *data, uint32
     /* STATUS and CURRENT_CNT show every expiry the guest clock has reached. */
     bool counts = reg == VMWDT_REG_STATUS || reg == VMWDT_REG_CURRENT_CNT;
     int64_t guest = counts ? wdt_guest_now(dev, cpu) : 0;
-    int64_t deadline = INT64_MAX, now = 0;
     pthread_mutex_lock(&s->lock);
     bool settled = counts && wdt_slot_settle(dev, s, guest);
     uint32_t val = wdt_vcpu_read(&s->core, reg, guest);
     pthread_mutex_unlock(&s->lock);
-    if (settled) {
-        now = wdt_host_now(dev);
-        pthread_mutex_lock(&s->lock);
-        deadline = wdt_slot_update_deadline(s, guest, now);
-        pthread_mutex_unlock(&s->lock);
-        wdt_rt_queue(dev, cpu, deadline, now);
-    }
+    if (settled)
+        wdt_slot_requeue(dev, cpu, guest);
     wdt_le32_store(data, val);
     return 0;
 }
@@ -513,15 +507,13 @@ VMWDT_EXPORT int vmwdt_snapshot_json(vmwdt *dev, char **json)
     for (uint32_t i = 0; i < dev->cpu_count; i++) {
         struct wdt_slot *s = &dev->slots[i];
         int64_t guest = wdt_guest_now(dev, i);
-        int64_t now = wdt_host_now(dev);
         pthread_mutex_lock(&s->lock);
-        /* The document shows every expiry already due; their events are reported here. */
+        /* The document shows every expiry already due; their events are reported as usual. */
         bool settled = wdt_slot_settle(dev, s, guest);
-        int64_t deadline = settled ? wdt_slot_update_deadline(s, guest, now) : INT64_MAX;
         wdt_snap_from_core(&snap.vcpus[i], &s->core, guest);
         pthread_mutex_unlock(&s->lock);
         if (settled)
-            wdt_rt_queue(dev, i, deadline, now);
+            wdt_slot_requeue(dev, i, guest);
         /* vCPUs keep writing while the snapshot is taken, and an enable sets the flag only
          * after it has released the slot's lock: an enabled vCPU in the document is what
          * makes it activated. */

@@ -131,6 +131,12 @@ bool wdt_slot_settle(struct vmwdt *dev, struct wdt_slot *s, int64_t guest);
  */
 int64_t wdt_slot_update_deadline(struct wdt_slot *s, int64_t guest, int64_t host_now);
 
+/*
+ * Queues a vCPU whose expiries an access has just applied at guest time guest, so that their
+ * events are reported at once; no lock held (host time is read here, outside the slot's lock).
+ */
+void wdt_slot_requeue(struct vmwdt *dev, uint32_t cpu, int64_t guest);
+
 /* Makes sure the heap checks vCPU cpu no later than its deadline; no slot lock held. */
 void wdt_rt_queue(struct vmwdt *dev, uint32_t cpu, int64_t deadline, int64_t host_now);
 

@@ -72,6 +72,16 @@ int64_t wdt_slot_update_deadline(struct wdt_slot *s, int64_t guest, int64_t host
     return deadline;
 }
 
+void wdt_slot_requeue(struct vmwdt *dev, uint32_t cpu, int64_t guest)
+{
+    struct wdt_slot *s = &dev->slots[cpu];
+    int64_t now = wdt_host_now(dev);
+    pthread_mutex_lock(&s->lock);
+    int64_t deadline = wdt_slot_update_deadline(s, guest, now);
+    pthread_mutex_unlock(&s->lock);
+    wdt_rt_queue(dev, cpu, deadline, now);
+}
+
 void wdt_rt_queue(struct vmwdt *dev, uint32_t cpu, int64_t deadline, int64_t host_now)
 {
     struct wdt_slot *s = &dev->slots[cpu];
