@@ -3,7 +3,8 @@
  * descriptor table really full, under a lowered RLIMIT_NOFILE) and pthread_create failing with
  * EAGAIN (interposed in this executable). The device must keep retrying, log the outage once
  * and the recovery once, and tell every interrupt that came due meanwhile as soon as a worker
- * runs, a vCPU disabled and re-enabled during the outage included.
+ * runs, a vCPU disabled and re-enabled during the outage included. And a worker that is late
+ * (busy in a long callback): a pet that comes after the end of a window does not erase it.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -50,6 +51,10 @@ int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *)
 struct host {
     vmwdt *dev;
     atomic_int irq[2];
+    atomic_bool in_slow_callback;  /* cpu 0's interrupt callback has begun */
+    int slow_ms;                   /* how long cpu 0's interrupt callback lingers */
+    pid_t test_tid;
+    atomic_int on_test_thread;     /* callbacks run by the thread that made the API call */
     atomic_int outage_logs;    /* "cannot start the timer thread" */
     atomic_int recovery_logs;  /* "timer thread started after" */
 };
@@ -58,6 +63,12 @@ static void on_irq(void *opaque, uint32_t cpu)
 {
     struct host *h = opaque;
 
+    if (test_gettid() == h->test_tid)
+        atomic_fetch_add(&h->on_test_thread, 1);
+    if (cpu == 0 && h->slow_ms != 0) {
+        atomic_store(&h->in_slow_callback, true);
+        sleep_ms(h->slow_ms);
+    }
     if (cpu < 2)
         atomic_fetch_add(&h->irq[cpu], 1);
 }
@@ -85,6 +96,7 @@ static struct host *host_new(void)
     };
 
     ck_assert_ptr_nonnull(h);
+    h->test_tid = test_gettid();
     ck_assert_int_eq(vmwdt_create(&cfg, &ops, &h->dev), 0);
     return h;
 }
@@ -92,6 +104,7 @@ static struct host *host_new(void)
 static void host_free(struct host *h)
 {
     vmwdt_destroy(h->dev);
+    ck_assert_int_eq(atomic_load(&h->on_test_thread), 0);
     free(h);
 }
 
@@ -235,6 +248,36 @@ START_TEST(sleep_and_wake_during_outage)
 }
 END_TEST
 
+/*
+ * The worker is late: it lingers 500 ms in cpu 0's interrupt callback while cpu 1's window
+ * ends. cpu 1 pets after that end: its interrupt still comes once the worker is back, on the
+ * worker, and the pet's own window (also over by then) gives the next one.
+ */
+START_TEST(late_worker_keeps_the_interrupt_a_late_pet_follows)
+{
+    struct host *h = host_new();
+    int64_t t0 = mono_ns();
+
+    h->slow_ms = 500;
+    ck_assert_int_eq(wr(h, 0, VMWDT_REG_CLOCK_FREQ_HZ, 100), 0);
+    ck_assert_int_eq(wr(h, 0, VMWDT_REG_LOAD_CNT, 5), 0);
+    ck_assert_int_eq(wr(h, 0, VMWDT_REG_STATUS, 1), 0);
+    start(h, 1);
+    while (!atomic_load(&h->in_slow_callback))
+        sleep_ms(1);
+    /* cpu 1's 100 ms window is over; the worker is still inside cpu 0's callback. */
+    while (mono_ns() - t0 < 110 * MS)
+        sleep_ms(1);
+    ck_assert_int_eq(wr(h, 1, VMWDT_REG_LOAD_CNT, 10), 0);
+    ck_assert_uint_eq(rd(h, 1, VMWDT_REG_STATUS), 1);
+    ck_assert_msg(wait_irqs(h, 1, 2, LATE), "cpu 1 had %d interrupts, not 2: the late pet "
+                  "erased one", atomic_load(&h->irq[1]));
+    sleep_ms(50);
+    ck_assert_int_eq(atomic_load(&h->irq[1]), 2);
+    host_free(h);
+}
+END_TEST
+
 static Suite *recovery_suite(void)
 {
     Suite *s = suite_create("core_recovery");
@@ -244,6 +287,7 @@ static Suite *recovery_suite(void)
     tcase_add_test(tc, timerfd_emfile_outage_recovers);
     tcase_add_test(tc, pthread_create_eagain_outage_recovers);
     tcase_add_test(tc, sleep_and_wake_during_outage);
+    tcase_add_test(tc, late_worker_keeps_the_interrupt_a_late_pet_follows);
     suite_add_tcase(s, tc);
     return s;
 }
