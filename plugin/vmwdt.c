@@ -312,6 +312,9 @@ static int wdt_check_access(struct vmwdt *dev, uint64_t offset, const void *data
     if (dev == NULL || data == NULL)
         return -EINVAL;
     if (len != 4 || offset % 4 != 0 || offset / VMWDT_REG_STRIDE >= dev->cpu_count) {
+        uint64_t cpu = offset / VMWDT_REG_STRIDE;
+        wdt_stats_count_refused(cpu < dev->cpu_count ? &dev->slots[cpu].stats.refused
+                                                     : &dev->refused_outside);
         wdt_guest_logf(dev, "refused guest %s of %u bytes at offset 0x%llx", what, len,
                        (unsigned long long)offset);
         return -EINVAL;
@@ -349,6 +352,7 @@ VMWDT_EXPORT int vmwdt_mmio_write(vmwdt *dev, uint64_t offset, const void *data,
     int64_t deadline = INT64_MAX;
     pthread_mutex_lock(&s->lock);
     enum wdt_write_result res = wdt_vcpu_write(&s->core, reg, val, guest);
+    wdt_stats_count_write(&s->stats, reg, res);
     if (counts && (res == WDT_WRITE_ARMED || res == WDT_WRITE_DONE))
         deadline = wdt_slot_update_deadline(s, guest, now);
     pthread_mutex_unlock(&s->lock);
@@ -527,9 +531,11 @@ VMWDT_EXPORT int vmwdt_restore_json(vmwdt *dev, const char *json)
         struct wdt_slot *s = &dev->slots[i];
         pthread_mutex_lock(&s->lock);
         wdt_core_from_snap(&s->core, &snap.vcpus[i]);
+        wdt_stats_reset(&s->stats); /* statistics are not part of the snapshot */
         pthread_mutex_unlock(&s->lock);
     }
     atomic_store(&dev->activated, snap.activated);
+    atomic_store(&dev->refused_outside, 0);
     pthread_mutex_unlock(&dev->life_lock);
     wdt_snap_release(&snap);
     wdt_rt_reap(dev);

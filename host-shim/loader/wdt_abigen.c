@@ -4,12 +4,14 @@
  *   wdt_abigen check MANIFEST HEADER MAP OUT.c   a program of _Static_assert()s that compiles
  *                                                only when the manifest matches vmwdt.h
  *   wdt_abigen table MANIFEST HEADER MAP OUT.h   the loader's function table (names, symbol
- *                                                versions, libffi types), with the same
+ *                                                versions and the minor each belongs to,
+ *                                                libffi types), with the same
  *                                                function checks
  *
  * Before writing anything it checks that three lists of functions agree: the manifest's, the
  * functions the header declares with VMWDT_EXPORT, and the global names of the version script
- * (each at the version the manifest gives). The compiler can prove that a manifest entry
+ * (each at the version the manifest gives, a node VMWDT_<major>.<minor> no later than the
+ * manifest's abi_minor, each node inheriting the previous minor's). The compiler can prove that a manifest entry
  * matches the header, but not that the header declares nothing more; this name check closes
  * that gap. Any disagreement is printed and the exit status is 1, which fails the build.
  *
@@ -176,23 +178,29 @@ static const char *map_token(const char *p, char *tok, size_t toklen)
  * The global names of a version script, each with its node: NODE { global: a; b; local: *; }
  * PARENT; Wildcard patterns are not names and are skipped.
  */
-static int parse_map(const char *path, struct name_list *out)
+static int parse_map(const char *path, struct name_list *out, struct name_list *nodes)
 {
     char *text = read_text(path);
     if (!text)
         return -1;
     char tok[MAX_NAME], node[MAX_NAME] = "";
     int depth = 0;
-    bool global = true;
+    bool global = true, after_node = false;
     for (const char *p = text; (p = map_token(p, tok, sizeof tok));) {
         if (strcmp(tok, "{") == 0) {
             depth++;
             global = true;
+            list_add(nodes, node, strlen(node), NULL); /* no parent until one is named */
         } else if (strcmp(tok, "}") == 0) {
             depth--;
+            after_node = depth == 0;
         } else if (depth == 0) {
-            if (strcmp(tok, ";") != 0)
-                snprintf(node, sizeof node, "%s", tok); /* a node name, or its parent's */
+            if (strcmp(tok, ";") == 0)
+                after_node = false;
+            else if (after_node && nodes->n > 0) /* NODE { ... } PARENT; */
+                snprintf(nodes->version[nodes->n - 1], MAX_NAME, "%s", tok);
+            else
+                snprintf(node, sizeof node, "%s", tok);
         } else if (strcmp(tok, "global") == 0 || strcmp(tok, "local") == 0) {
             global = strcmp(tok, "global") == 0;
         } else if (strcmp(tok, ":") != 0 && strcmp(tok, ";") != 0 && global &&
@@ -282,14 +290,51 @@ static void prototype(char *buf, size_t len, json_t *fn, const char *name, bool 
     snprintf(buf + (off < len ? off : len - 1), off < len ? len - off : 1, ")");
 }
 
-/* Checks that the manifest's functions, the header's exports and the map's names agree. */
-static void check_names(json_t *fns, const char *header, const char *map)
+/*
+ * The minor version of a symbol version node "VMWDT_<major>.<minor>" of the manifest's major,
+ * or -1 (reported) when the name is not one.
+ */
+static long node_minor(const char *v, long long major, const char *what)
 {
-    struct name_list hdr = {0}, ver = {0}, man = {0};
-    if (parse_header(header, &hdr) < 0 || parse_map(map, &ver) < 0) {
+    unsigned maj, min;
+    int end = 0;
+    if (!v || sscanf(v, "VMWDT_%u.%u%n", &maj, &min, &end) != 2 || v[end] != '\0' ||
+        maj != major) {
+        fail("%s: \"%s\" is not a version node VMWDT_%lld.<minor>", what, v ? v : "", major);
+        return -1;
+    }
+    return (long)min;
+}
+
+/*
+ * The version script's nodes: VMWDT_<major>.0 has no parent and each later minor inherits the
+ * one before it, so that a host bound to an older node finds every symbol it knows.
+ */
+static void check_nodes(const struct name_list *nodes, const char *map, long long major)
+{
+    for (size_t i = 0; i < nodes->n; i++) {
+        long minor = node_minor(nodes->name[i], major, map);
+        char want[MAX_NAME] = "";
+        if (minor > 0)
+            snprintf(want, sizeof want, "VMWDT_%lld.%ld", major, minor - 1);
+        if (minor >= 0 && strcmp(nodes->version[i], want) != 0)
+            fail("%s: node %s inherits '%s', expected '%s'", map, nodes->name[i],
+                 nodes->version[i], want);
+    }
+}
+
+/* Checks that the manifest's functions, the header's exports and the map's names agree. */
+static void check_names(json_t *root, const char *header, const char *map)
+{
+    json_t *fns = json_object_get(root, "functions");
+    long long major = json_integer_value(json_object_get(root, "abi_major"));
+    long long minor = json_integer_value(json_object_get(root, "abi_minor"));
+    struct name_list hdr = {0}, ver = {0}, man = {0}, nodes = {0};
+    if (parse_header(header, &hdr) < 0 || parse_map(map, &ver, &nodes) < 0) {
         g_errors++;
         return;
     }
+    check_nodes(&nodes, map, major);
     size_t i;
     json_t *fn;
     json_array_foreach(fns, i, fn)
@@ -298,6 +343,9 @@ static void check_names(json_t *fns, const char *header, const char *map)
         const char *v = json_string_value(json_object_get(fn, "version"));
         if (!v || !*v)
             fail("function %s: \"version\" must be a symbol version string", name);
+        else if (node_minor(v, major, name) > minor)
+            fail("function %s: node %s is of a later minor than \"abi_minor\" %lld", name, v,
+                 minor);
         if (list_find(&man, name) >= 0)
             fail("function %s is listed twice", name);
         list_add(&man, name, strlen(name), v);
@@ -472,6 +520,7 @@ static void emit_table(FILE *out, json_t *root)
     fprintf(out,
             "    WDT_FN_COUNT\n};\n\n#define WDT_FN_MAX_ARGS %zu\n\n"
             "struct wdt_fn_desc {\n    const char *name;\n    const char *version;\n"
+            "    unsigned minor; /* the ABI minor version that added it (its node's) */\n"
             "    const char *prototype;\n    ffi_type *ret;\n    unsigned nargs;\n"
             "    ffi_type *args[WDT_FN_MAX_ARGS];\n};\n\n"
             "static const struct wdt_fn_desc wdt_fn_table[WDT_FN_COUNT] = {\n",
@@ -486,8 +535,10 @@ static void emit_table(FILE *out, json_t *root)
         if (!rf)
             fail("function %s: no libffi type for return type '%s'", name, ret);
         prototype(proto, sizeof proto, fn, name, true);
-        fprintf(out, "    [WDT_FN_%s] = {\"%s\", \"%s\", \"%s\", &%s, %zu, {", name + 6, name,
-                json_string_value(json_object_get(fn, "version")), proto,
+        const char *v = json_string_value(json_object_get(fn, "version"));
+        long minor = node_minor(v, json_integer_value(json_object_get(root, "abi_major")), name);
+        fprintf(out, "    [WDT_FN_%s] = {\"%s\", \"%s\", %ld, \"%s\", &%s, %zu, {", name + 6,
+                name, v, minor, proto,
                 rf ? rf : "ffi_type_void", json_array_size(json_object_get(fn, "params")));
         json_array_foreach(json_object_get(fn, "params"), j, p)
         {
@@ -523,6 +574,9 @@ static json_t *load_manifest(const char *path)
             fail("\"%s\" must be an array", arrays[i]);
     if (json_array_size(json_object_get(root, "functions")) == 0)
         fail("\"functions\" must not be empty");
+    if (!json_is_integer(json_object_get(root, "abi_major")) ||
+        !json_is_integer(json_object_get(root, "abi_minor")))
+        fail("\"abi_major\" and \"abi_minor\" must be integers");
     return root;
 }
 
@@ -538,7 +592,7 @@ int main(int argc, char **argv)
         json_decref(root);
         return 1;
     }
-    check_names(json_object_get(root, "functions"), argv[3], argv[4]);
+    check_names(root, argv[3], argv[4]);
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", argv[5]);
     FILE *out = g_errors ? NULL : fopen(tmp, "w");
