@@ -6,7 +6,8 @@
  * accesses to vmwdt_mmio_write() and vmwdt_mmio_read(); the library counts each vCPU's guest
  * clock down and calls the host back to raise a stall interrupt or to request a VM reset.
  *
- * ABI rules (stable within major version 1, SONAME libvmwdt.so.1, symbol version VMWDT_1.0):
+ * ABI rules (stable within major version 1, SONAME libvmwdt.so.1; the functions of 1.0 are at
+ * symbol version VMWDT_1.0, those that minor version 1.1 added at VMWDT_1.1, which inherits it):
  * - Every struct passed in begins with `uint32_t size`, set to sizeof() as the caller compiled
  *   it. Fields that a smaller struct lacks read as 0. A larger struct is accepted only when the
  *   bytes the library does not know are all zero; otherwise the call fails with -EINVAL.
@@ -30,7 +31,7 @@ extern "C" {
 #endif
 
 #define VMWDT_ABI_MAJOR 1
-#define VMWDT_ABI_MINOR 0
+#define VMWDT_ABI_MINOR 1
 
 /* Guest-visible registers: vCPU n owns the 16 bytes at n * VMWDT_REG_STRIDE. */
 #define VMWDT_REG_STATUS        0x00
@@ -182,6 +183,52 @@ VMWDT_EXPORT int64_t vmwdt_next_deadline_ns(vmwdt *dev);
  * device with THREAD timers).
  */
 VMWDT_EXPORT int vmwdt_run_due(vmwdt *dev, int64_t now_ns);
+
+/*
+ * ABI 1.1 (symbol version VMWDT_1.1). A host that needs these checks vmwdt_abi_version() (minor
+ * >= 1) or binds the symbols at VMWDT_1.1, and works with a 1.0 library without them.
+ */
+
+/* vmwdt_vcpu_stats(): sums over every vCPU instead of one vCPU's figures. */
+#define VMWDT_ALL_CPUS 0xFFFFFFFFu
+
+/*
+ * One vCPU's statistics. Counters start at 0 at vmwdt_create(), are kept across sleep and wake,
+ * and are not part of the snapshot: a restored device counts from 0.
+ */
+struct vmwdt_vcpu_stats {
+    uint32_t size;         /* in: sizeof(struct vmwdt_vcpu_stats) as the caller compiled it */
+    uint32_t status;       /* STATUS as the guest would read it now */
+    uint32_t clock;        /* enum vmwdt_clock measuring this vCPU now (AUTO resolved) */
+    uint32_t action;       /* enum vmwdt_action in force */
+    uint64_t pets;         /* accepted LOAD_CNT writes */
+    uint64_t enables;      /* accepted STATUS writes that enabled a disabled vCPU */
+    uint64_t refused;      /* refused guest accesses (VMWDT_ALL_CPUS: every one, those past the
+                              last vCPU included) */
+    uint64_t interrupts;   /* raise_irq calls */
+    uint64_t resets;       /* request_reset calls */
+    int64_t window_ns;     /* length of the current window; 0 when not counting */
+    int64_t remaining_ns;  /* guest time left in the current window; -1 when not counting */
+};
+
+/*
+ * Fills *out with vCPU cpu's statistics, or with sums over every vCPU for VMWDT_ALL_CPUS
+ * (status, window_ns and remaining_ns then 0; clock and action the device's). The caller sets
+ * out->size; the library writes the fields it knows that fit in it, zeroes the rest up to
+ * out->size and never writes past it. It holds a vCPU's lock only while it copies that vCPU's
+ * state, and may be called from any thread, callbacks included.
+ * Errors: -EINVAL (NULL dev or out, cpu out of range, out->size below 8 or not on a field
+ * boundary); nothing is written then.
+ */
+VMWDT_EXPORT int vmwdt_vcpu_stats(vmwdt *dev, uint32_t cpu, struct vmwdt_vcpu_stats *out);
+
+/*
+ * Sets the action (enum vmwdt_action) from the next expiry on. May be called from any thread,
+ * callbacks included. A countdown in its second window then ends as the new action allows
+ * (IRQ_THEN_RESET and RESET: a reset request; IRQ_ONLY and NONE: logged). The action is not
+ * part of the snapshot. Errors: -EINVAL (NULL dev, unknown action).
+ */
+VMWDT_EXPORT int vmwdt_set_action(vmwdt *dev, uint32_t action);
 
 #ifdef __cplusplus
 }

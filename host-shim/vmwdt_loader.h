@@ -26,7 +26,9 @@ const char *vmwdt_plugin_default_path(void);
 
 /*
  * Loads the plugin at path (NULL: vmwdt_plugin_default_path()). The plugin must report ABI
- * major VMWDT_ABI_MAJOR and a minor >= need_minor. On failure returns a negative errno and
+ * major VMWDT_ABI_MAJOR and a minor >= need_minor. A function that a later minor than the
+ * plugin's added is left unbound (see vmwdt_plugin_check_fn); with need_minor 0 a host for
+ * 1.1 works with a 1.0 plugin and is refused only the 1.1 functions. On failure returns a negative errno and
  * writes a message naming the plugin and, where it applies, the symbol into err (errlen bytes,
  * may be 0): -ENOENT (no such file), -ENOEXEC (not a loadable ELF object), -ENOSYS (a symbol is
  * missing at its version), -EPROTO (wrong ABI version), -ENOMEM.
@@ -40,6 +42,15 @@ void vmwdt_plugin_close(struct vmwdt_plugin *p);
 /* The path the plugin was loaded from, and the version it reported. */
 const char *vmwdt_plugin_path(const struct vmwdt_plugin *p);
 uint32_t vmwdt_plugin_abi_version(const struct vmwdt_plugin *p);
+
+/*
+ * Whether the plugin provides the ABI function name (e.g. "vmwdt_vcpu_stats"): 0 when it is
+ * bound; -ENOSYS when the plugin's minor version is older than the function's, with a message
+ * naming the plugin, its version and the version the function needs in err; -EINVAL for a name
+ * that is not in the ABI manifest.
+ */
+int vmwdt_plugin_check_fn(const struct vmwdt_plugin *p, const char *name, char *err,
+                          size_t errlen);
 
 const char *vmwdt_plugin_strerror(struct vmwdt_plugin *p, int err);
 int vmwdt_plugin_create(struct vmwdt_plugin *p, const struct vmwdt_config *cfg,
@@ -58,6 +69,11 @@ int vmwdt_plugin_restore_json(struct vmwdt_plugin *p, vmwdt *dev, const char *js
 void vmwdt_plugin_free(struct vmwdt_plugin *p, void *ptr);
 int64_t vmwdt_plugin_next_deadline_ns(struct vmwdt_plugin *p, vmwdt *dev);
 int vmwdt_plugin_run_due(struct vmwdt_plugin *p, vmwdt *dev, int64_t now_ns);
+
+/* ABI 1.1; -ENOSYS from a plugin of ABI 1.0 (vmwdt_plugin_check_fn says why). */
+int vmwdt_plugin_vcpu_stats(struct vmwdt_plugin *p, vmwdt *dev, uint32_t cpu,
+                            struct vmwdt_vcpu_stats *out);
+int vmwdt_plugin_set_action(struct vmwdt_plugin *p, vmwdt *dev, uint32_t action);
 
 #ifdef __cplusplus
 }

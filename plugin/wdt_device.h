@@ -21,6 +21,7 @@
 #include "wdt_clock.h"
 #include "wdt_core.h"
 #include "wdt_log.h"
+#include "wdt_stats.h"
 
 /* A countdown whose guest clock lagged host time is checked again no sooner than this. */
 #define WDT_RECHECK_MIN_NS 1000000ll
@@ -33,6 +34,7 @@ struct wdt_heap_entry {
 struct wdt_slot {
     pthread_mutex_t lock;
     struct wdt_vcpu core;
+    struct wdt_stats stats; /* vmwdt_vcpu_stats (see wdt_stats.h for what guards each) */
     struct wdt_vclock clock;
     _Atomic(struct wdt_thread *) thread; /* NULL until vmwdt_set_vcpu_thread */
     /* Clock reads using thread right now: a replaced thread is closed once none is left. */
@@ -90,7 +92,8 @@ struct wdt_runtime {
 struct vmwdt {
     uint32_t cpu_count;
     enum vmwdt_clock clock;
-    enum wdt_action action;
+    /* Atomic: vmwdt_set_action may change it from any thread while expiries read it. */
+    _Atomic enum wdt_action action;
     struct vmwdt_host_ops ops;
     struct wdt_logger logger;
     struct wdt_ratelimit guest_log;
@@ -101,6 +104,7 @@ struct vmwdt {
     struct wdt_runtime rt;
     pthread_mutex_t life_lock;
     atomic_bool activated;
+    _Atomic uint64_t refused_outside; /* refused accesses at offsets past the last vCPU */
     _Atomic uint64_t next_thread_id; /* source identities of named threads */
 };
 

@@ -114,6 +114,7 @@ static void wdt_fire(struct vmwdt *dev, uint32_t cpu, enum wdt_event ev, int64_t
     /* The guest decides how often its vCPU expires (a 0 ns window expires at every pet), so
      * these messages are rate-limited like every other one the guest can cause. */
     bool log = wdt_ratelimit_allow(&dev->stall_log, now, &dropped);
+    wdt_stats_count_event(&dev->slots[cpu].stats, ev);
     if (dropped != 0)
         wdt_logf(&dev->logger, LOG_WARNING, "%llu stall messages suppressed",
                  (unsigned long long)dropped);

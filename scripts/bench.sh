@@ -16,8 +16,10 @@ benchmarks="bench_pet bench_footprint bench_timers bench_snapshot"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DVMWDT_BUILD_TESTS=ON \
       -DVMWDT_SANITIZE= >/dev/null
 # shellcheck disable=SC2086 # the list is meant to split into targets
-cmake --build "$build" -j "$jobs" --target $benchmarks
+cmake --build "$build" -j "$jobs" --target $benchmarks bench_stats_cost
 bin=$build/tests/bench
+with_stats=$build/plugin/libvmwdt.so.1
+without_stats=$bin/libvmwdt_nostats.so
 
 # Where and when: the figures mean little without the machine and its load.
 echo "== machine"
@@ -39,6 +41,9 @@ for b in $benchmarks; do
     echo "== $b"
     "$bin/$b"
 done
+echo
+echo "== bench_stats_cost (the ABI 1.1 counters: the library against the same sources without them)"
+"$bin/bench_stats_cost" "$with_stats" "$without_stats"
 m1=$(machine_ticks); o1=$(own_ticks); u1=$(uptime_ticks)
 
 echo
@@ -77,4 +82,17 @@ if [ "${SKIP_CALLGRIND:-0}" != 1 ] && command -v valgrind >/dev/null 2>&1; then
         printf '%-34s %14s\n' "read CURRENT_CNT $clock" "$(per_op vmwdt_mmio_read "$clock" read)"
     done
     printf '%-34s %14s\n' "crosvm pet (baseline)" "$(per_op 'crosvm_pet*' crosvm pet)"
+    # The same pet (HOST clock, EXTERNAL timers) in the library and in a build of the same
+    # sources without the ABI 1.1 counters.
+    stats_per_op() {
+        one=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no \
+            --toggle-collect=vmwdt_mmio_write "$bin/bench_stats_cost" --callgrind "$1" "$pets" 2>&1 |
+            sed -n 's/.*Collected : \([0-9][0-9]*\).*/\1/p')
+        two=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no \
+            --toggle-collect=vmwdt_mmio_write "$bin/bench_stats_cost" --callgrind "$1" $((pets * 2)) 2>&1 |
+            sed -n 's/.*Collected : \([0-9][0-9]*\).*/\1/p')
+        if [ -z "$one" ] || [ -z "$two" ]; then echo "n/a"; else echo $(((two - one) / pets)); fi
+    }
+    printf '%-34s %14s\n' "pet HOST, with the 1.1 counters" "$(stats_per_op "$with_stats")"
+    printf '%-34s %14s\n' "pet HOST, without them" "$(stats_per_op "$without_stats")"
 fi

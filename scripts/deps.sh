@@ -5,8 +5,10 @@ set -euo pipefail
 
 need=(cmake make gcc pkg-config libjansson-dev libffi-dev check)
 if [ "${1:-}" = "--tests" ]; then
-  # Fuzzing (clang's libFuzzer runtime), memory checking, ELF inspection.
+  # Fuzzing (clang's libFuzzer runtime), memory checking, ELF inspection, the ABI baselines.
   need+=(clang libclang-rt-14-dev valgrind binutils abigail-tools)
+  # Debian packages (scripts/package.sh), their lint, and rendering the manual pages.
+  need+=(dpkg-dev lintian fakeroot man-db groff-base)
 fi
 
 missing=()

@@ -6,7 +6,9 @@
  * plugin must provide. At open the loader checks the file, dlopen()s it with RTLD_NOW |
  * RTLD_LOCAL, binds vmwdt_abi_version first and checks the version it reports, then binds every
  * other manifest function with dlvsym() at its version and prepares one libffi call interface
- * per function. Each vmwdt_plugin_* call then goes through ffi_call(); a prepared interface is
+ * per function. A function that a later minor version added (its node is VMWDT_1.m) is bound
+ * only when the plugin reports minor m or later, and must then be there; with an older plugin
+ * it stays unbound and its wrapper refuses with -ENOSYS, while everything older works. Each vmwdt_plugin_* call then goes through ffi_call(); a prepared interface is
  * only read, so calls may come from many threads at once.
  */
 #define _GNU_SOURCE
@@ -182,8 +184,11 @@ int vmwdt_plugin_open(const char *path, uint32_t need_minor, struct vmwdt_plugin
         rc = bind_fn(p, WDT_FN_abi_version, err, errlen);
         if (rc == 0)
             rc = check_version(p, need_minor, err, errlen);
+        /* A function of a later minor than the plugin's is left unbound: an older plugin
+         * need not have it, and one that has it at that node without claiming the minor has
+         * not promised its semantics. */
         for (unsigned i = 0; rc == 0 && i < WDT_FN_COUNT; i++)
-            if (i != WDT_FN_abi_version)
+            if (i != WDT_FN_abi_version && wdt_fn_table[i].minor <= (p->version & 0xffff))
                 rc = bind_fn(p, i, err, errlen);
     }
     if (rc < 0) {
@@ -212,6 +217,26 @@ const char *vmwdt_plugin_path(const struct vmwdt_plugin *p)
 uint32_t vmwdt_plugin_abi_version(const struct vmwdt_plugin *p)
 {
     return p ? p->version : 0;
+}
+
+int vmwdt_plugin_check_fn(const struct vmwdt_plugin *p, const char *name, char *err,
+                          size_t errlen)
+{
+    set_err(err, errlen, "%s", "");
+    for (unsigned i = 0; p && name && i < WDT_FN_COUNT; i++) {
+        const struct wdt_fn_desc *d = &wdt_fn_table[i];
+        if (strcmp(d->name, name) != 0)
+            continue;
+        if (p->fns[i].fn)
+            return 0;
+        set_err(err, errlen,
+                "vmwdt plugin %s implements ABI %u.%u: %s needs ABI %u.%u (symbol version %s)",
+                p->path, p->version >> 16, p->version & 0xffff, name, VMWDT_ABI_MAJOR, d->minor,
+                d->version);
+        return -ENOSYS;
+    }
+    set_err(err, errlen, "%s is not a function of the vmwdt ABI", name ? name : "(null)");
+    return -EINVAL;
 }
 
 /* Each wrapper below passes pointers to its arguments, in the manifest's order. */
@@ -324,4 +349,23 @@ int vmwdt_plugin_run_due(struct vmwdt_plugin *p, vmwdt *dev, int64_t now_ns)
 {
     void *args[] = {&dev, &now_ns};
     return call_int(p, WDT_FN_run_due, args);
+}
+
+/* ABI 1.1: refused with -ENOSYS when the plugin is older (the function is then unbound). */
+
+int vmwdt_plugin_vcpu_stats(struct vmwdt_plugin *p, vmwdt *dev, uint32_t cpu,
+                            struct vmwdt_vcpu_stats *out)
+{
+    if (p && !p->fns[WDT_FN_vcpu_stats].fn)
+        return -ENOSYS;
+    void *args[] = {&dev, &cpu, &out};
+    return call_int(p, WDT_FN_vcpu_stats, args);
+}
+
+int vmwdt_plugin_set_action(struct vmwdt_plugin *p, vmwdt *dev, uint32_t action)
+{
+    if (p && !p->fns[WDT_FN_set_action].fn)
+        return -ENOSYS;
+    void *args[] = {&dev, &action};
+    return call_int(p, WDT_FN_set_action, args);
 }

@@ -4,14 +4,13 @@
  *   wdt_abigen check MANIFEST HEADER MAP OUT.c   a program of _Static_assert()s that compiles
  *                                                only when the manifest matches vmwdt.h
  *   wdt_abigen table MANIFEST HEADER MAP OUT.h   the loader's function table (names, symbol
- *                                                versions, libffi types), with the same
+ *                                                versions and the minor each belongs to,
+ *                                                libffi types), with the same
  *                                                function checks
  *
- * Before writing anything it checks that three lists of functions agree: the manifest's, the
- * functions the header declares with VMWDT_EXPORT, and the global names of the version script
- * (each at the version the manifest gives). The compiler can prove that a manifest entry
- * matches the header, but not that the header declares nothing more; this name check closes
- * that gap. Any disagreement is printed and the exit status is 1, which fails the build.
+ * Before writing anything it checks that the manifest's functions, vmwdt.h's exports and
+ * vmwdt.map's global names agree, each at its node (wdt_abigen_names.c). Any disagreement is
+ * printed and the exit status is 1, which fails the build.
  *
  * The output is written to OUT.tmp and renamed, so a failed run never leaves a stale file.
  */
@@ -25,20 +24,12 @@
 
 #include <jansson.h>
 
-#define MAX_NAMES 256
-#define MAX_NAME 128
+#include "wdt_abigen.h"
 
-/* A list of names, each optionally tagged with the version node it belongs to. */
-struct name_list {
-    size_t n;
-    char name[MAX_NAMES][MAX_NAME];
-    char version[MAX_NAMES][MAX_NAME];
-};
+const char *g_manifest_path;
+int g_errors;
 
-static const char *g_manifest_path;
-static int g_errors;
-
-static void fail(const char *fmt, ...)
+void fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -49,162 +40,11 @@ static void fail(const char *fmt, ...)
     g_errors++;
 }
 
-static int list_add(struct name_list *l, const char *name, size_t len, const char *version)
-{
-    if (l->n >= MAX_NAMES || len >= MAX_NAME) {
-        fail("too many or too long names");
-        return -1;
-    }
-    memcpy(l->name[l->n], name, len);
-    l->name[l->n][len] = '\0';
-    snprintf(l->version[l->n], MAX_NAME, "%s", version ? version : "");
-    l->n++;
-    return 0;
-}
-
-static long list_find(const struct name_list *l, const char *name)
-{
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->name[i], name) == 0)
-            return (long)i;
-    return -1;
-}
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "wdt_abigen: %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0)
-            break;
-        if (len + 1 == cap) {
-            char *nbuf = realloc(buf, cap * 2);
-            if (!nbuf) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nbuf;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (buf)
-        buf[len] = '\0';
-    return buf;
-}
-
-static bool is_ident(int c)
+bool is_ident(int c)
 {
     return isalnum(c) || c == '_';
 }
 
-/*
- * The functions the header exports: every line that begins with VMWDT_EXPORT declares one,
- * whose name is the identifier just before the first '(' that follows (possibly on a later
- * line). Lines of the preprocessor (the macro's own definition) begin with '#' and are skipped.
- */
-static int parse_header(const char *path, struct name_list *out)
-{
-    char *text = read_text(path);
-    if (!text)
-        return -1;
-    const char *kw = "VMWDT_EXPORT";
-    size_t kwlen = strlen(kw);
-    for (char *line = text; line && *line;) {
-        char *p = line;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (strncmp(p, kw, kwlen) == 0 && !is_ident((unsigned char)p[kwlen])) {
-            char *paren = strchr(p + kwlen, '(');
-            char *end = paren;
-            while (end && end > p && isspace((unsigned char)end[-1]))
-                end--;
-            char *start = end;
-            while (start && start > p && is_ident((unsigned char)start[-1]))
-                start--;
-            if (!paren || start == end)
-                fail("%s: a VMWDT_EXPORT declaration without a function name", path);
-            else
-                list_add(out, start, (size_t)(end - start), NULL);
-        }
-        line = strchr(line, '\n');
-        if (line)
-            line++;
-    }
-    free(text);
-    return 0;
-}
-
-/* Next token of a version script: a word, or one of { } ; : (comments skipped). */
-static const char *map_token(const char *p, char *tok, size_t toklen)
-{
-    for (;;) {
-        while (*p && isspace((unsigned char)*p))
-            p++;
-        if (p[0] == '/' && p[1] == '*') {
-            const char *e = strstr(p + 2, "*/");
-            p = e ? e + 2 : p + strlen(p);
-        } else if (*p == '#') {
-            while (*p && *p != '\n')
-                p++;
-        } else {
-            break;
-        }
-    }
-    if (!*p)
-        return NULL;
-    size_t n = 0;
-    if (strchr("{};:", *p)) {
-        tok[n++] = *p++;
-    } else {
-        while (*p && !isspace((unsigned char)*p) && !strchr("{};:", *p) && n + 1 < toklen)
-            tok[n++] = *p++;
-    }
-    tok[n] = '\0';
-    return p;
-}
-
-/*
- * The global names of a version script, each with its node: NODE { global: a; b; local: *; }
- * PARENT; Wildcard patterns are not names and are skipped.
- */
-static int parse_map(const char *path, struct name_list *out)
-{
-    char *text = read_text(path);
-    if (!text)
-        return -1;
-    char tok[MAX_NAME], node[MAX_NAME] = "";
-    int depth = 0;
-    bool global = true;
-    for (const char *p = text; (p = map_token(p, tok, sizeof tok));) {
-        if (strcmp(tok, "{") == 0) {
-            depth++;
-            global = true;
-        } else if (strcmp(tok, "}") == 0) {
-            depth--;
-        } else if (depth == 0) {
-            if (strcmp(tok, ";") != 0)
-                snprintf(node, sizeof node, "%s", tok); /* a node name, or its parent's */
-        } else if (strcmp(tok, "global") == 0 || strcmp(tok, "local") == 0) {
-            global = strcmp(tok, "global") == 0;
-        } else if (strcmp(tok, ":") != 0 && strcmp(tok, ";") != 0 && global &&
-                   !strpbrk(tok, "*?[")) {
-            list_add(out, tok, strlen(tok), node);
-        }
-    }
-    free(text);
-    return 0;
-}
-
-/* A C type from the manifest, pasted into generated code: only a type's characters pass. */
 static const char *ctype(json_t *v, const char *what)
 {
     const char *s = json_string_value(v);
@@ -220,7 +60,7 @@ static const char *ctype(json_t *v, const char *what)
     return s;
 }
 
-static const char *cname(json_t *obj, const char *what)
+const char *cname(json_t *obj, const char *what)
 {
     const char *s = json_string_value(json_object_get(obj, "name"));
     bool ok = s && *s && !isdigit((unsigned char)*s);
@@ -282,43 +122,6 @@ static void prototype(char *buf, size_t len, json_t *fn, const char *name, bool 
     snprintf(buf + (off < len ? off : len - 1), off < len ? len - off : 1, ")");
 }
 
-/* Checks that the manifest's functions, the header's exports and the map's names agree. */
-static void check_names(json_t *fns, const char *header, const char *map)
-{
-    struct name_list hdr = {0}, ver = {0}, man = {0};
-    if (parse_header(header, &hdr) < 0 || parse_map(map, &ver) < 0) {
-        g_errors++;
-        return;
-    }
-    size_t i;
-    json_t *fn;
-    json_array_foreach(fns, i, fn)
-    {
-        const char *name = cname(fn, "function");
-        const char *v = json_string_value(json_object_get(fn, "version"));
-        if (!v || !*v)
-            fail("function %s: \"version\" must be a symbol version string", name);
-        if (list_find(&man, name) >= 0)
-            fail("function %s is listed twice", name);
-        list_add(&man, name, strlen(name), v);
-        long h = list_find(&hdr, name), m = list_find(&ver, name);
-        if (h < 0)
-            fail("function %s is not declared with VMWDT_EXPORT in %s", name, header);
-        if (m < 0)
-            fail("function %s is not a global name of %s", name, map);
-        else if (v && strcmp(ver.version[m], v) != 0)
-            fail("function %s is in node %s of %s, not %s", name, ver.version[m], map, v);
-    }
-    for (i = 0; i < hdr.n; i++)
-        if (list_find(&man, hdr.name[i]) < 0)
-            fail("%s declares %s, which the manifest lacks", header, hdr.name[i]);
-    for (i = 0; i < ver.n; i++)
-        if (list_find(&man, ver.name[i]) < 0)
-            fail("%s exports %s (%s), which the manifest lacks", map, ver.name[i],
-                 ver.version[i]);
-}
-
-/* Function checks: the header's declaration has exactly the manifest's type. */
 static void emit_function_asserts(FILE *out, json_t *fns)
 {
     size_t i;
@@ -472,6 +275,7 @@ static void emit_table(FILE *out, json_t *root)
     fprintf(out,
             "    WDT_FN_COUNT\n};\n\n#define WDT_FN_MAX_ARGS %zu\n\n"
             "struct wdt_fn_desc {\n    const char *name;\n    const char *version;\n"
+            "    unsigned minor; /* the ABI minor version that added it (its node's) */\n"
             "    const char *prototype;\n    ffi_type *ret;\n    unsigned nargs;\n"
             "    ffi_type *args[WDT_FN_MAX_ARGS];\n};\n\n"
             "static const struct wdt_fn_desc wdt_fn_table[WDT_FN_COUNT] = {\n",
@@ -486,8 +290,10 @@ static void emit_table(FILE *out, json_t *root)
         if (!rf)
             fail("function %s: no libffi type for return type '%s'", name, ret);
         prototype(proto, sizeof proto, fn, name, true);
-        fprintf(out, "    [WDT_FN_%s] = {\"%s\", \"%s\", \"%s\", &%s, %zu, {", name + 6, name,
-                json_string_value(json_object_get(fn, "version")), proto,
+        const char *v = json_string_value(json_object_get(fn, "version"));
+        long minor = node_minor(v, json_integer_value(json_object_get(root, "abi_major")), name);
+        fprintf(out, "    [WDT_FN_%s] = {\"%s\", \"%s\", %ld, \"%s\", &%s, %zu, {", name + 6,
+                name, v, minor, proto,
                 rf ? rf : "ffi_type_void", json_array_size(json_object_get(fn, "params")));
         json_array_foreach(json_object_get(fn, "params"), j, p)
         {
@@ -523,6 +329,9 @@ static json_t *load_manifest(const char *path)
             fail("\"%s\" must be an array", arrays[i]);
     if (json_array_size(json_object_get(root, "functions")) == 0)
         fail("\"functions\" must not be empty");
+    if (!json_is_integer(json_object_get(root, "abi_major")) ||
+        !json_is_integer(json_object_get(root, "abi_minor")))
+        fail("\"abi_major\" and \"abi_minor\" must be integers");
     return root;
 }
 
@@ -538,7 +347,7 @@ int main(int argc, char **argv)
         json_decref(root);
         return 1;
     }
-    check_names(json_object_get(root, "functions"), argv[3], argv[4]);
+    check_names(root, argv[3], argv[4]);
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", argv[5]);
     FILE *out = g_errors ? NULL : fopen(tmp, "w");

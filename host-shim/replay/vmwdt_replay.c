@@ -50,6 +50,8 @@
  *   10000000 calls of run_due() in a row without an event before one record: a plugin exact
  *   in virtual time polls a vCPU whose guest clock is frozen once per remaining budget, and a
  *   budget of a few nanoseconds across a long pause would keep the replay busy for years.
+ * - action: "action" as in the header; vmwdt_set_action (ABI 1.1) from t on. A plugin of ABI
+ *   1.0 lacks it: a failure that says so.
  * - end: timers due up to its t run, then the replay stops. Records after it are an error. A
  *   trace without end stops after its last record (timers due up to that record's t ran).
  * - A failed expectation does not stop the replay: every failure is reported, then exit 1.
@@ -85,6 +87,7 @@ enum op {
     OP_SNAPSHOT,
     OP_RESTORE,
     OP_EXPECT,
+    OP_ACTION,
     OP_END
 };
 
@@ -347,6 +350,20 @@ static bool parse_write(json_t *obj, struct record *r, uint32_t cpus)
            get_u32(obj, "value", UINT32_MAX, &r->value, r->line, "write");
 }
 
+/* "action": one of action_names, as its index (enum vmwdt_action). */
+static bool get_action(json_t *obj, uint32_t *out, size_t line, const char *what)
+{
+    json_t *a = json_object_get(obj, "action");
+    for (uint32_t i = 0; a && i < 4; i++)
+        if (json_is_string(a) && strcmp(json_string_value(a), action_names[i]) == 0) {
+            *out = i;
+            return true;
+        }
+    trace_error(line, "%s: %s", what, a ? "\"action\" must be irq_then_reset, irq_only, reset or none"
+                                        : "missing field \"action\"");
+    return false;
+}
+
 static bool parse_op_fields(json_t *obj, const char *op, struct record *r, uint32_t cpus)
 {
     static const char *const bare[] = {"t", "op", NULL};
@@ -378,6 +395,11 @@ static bool parse_op_fields(json_t *obj, const char *op, struct record *r, uint3
         r->op = OP_RESTORE;
         return keys_allowed(obj, restore_f, line, op) &&
                (!json_object_get(obj, "fresh") || get_bool(obj, "fresh", &r->flag, line, op));
+    }
+    if (strcmp(op, "action") == 0) {
+        static const char *const action_f[] = {"t", "op", "action", NULL};
+        r->op = OP_ACTION;
+        return keys_allowed(obj, action_f, line, op) && get_action(obj, &r->value, line, op);
     }
     if (strcmp(op, "expect") == 0) {
         r->op = OP_EXPECT;
@@ -795,6 +817,17 @@ static bool apply(struct replay *rp, struct record *r)
         compare_events(rp, r->line, "irq", &rp->irq, &r->irq);
         compare_events(rp, r->line, "reset", &rp->reset, &r->reset);
         break;
+    case OP_ACTION: {
+        char err[512];
+        name = "action";
+        rc = vmwdt_plugin_set_action(rp->plugin, rp->dev, r->value);
+        if (rc == -ENOSYS && vmwdt_plugin_check_fn(rp->plugin, "vmwdt_set_action", err,
+                                                   sizeof err) == -ENOSYS) {
+            failure(rp, r->line, "action: %s", err);
+            rc = 0;
+        }
+        break;
+    }
     case OP_END:
         break;
     }

@@ -88,8 +88,15 @@ static int wr(vmwdt *dev, uint64_t off, uint32_t val)
 
 START_TEST(abi_version)
 {
-    ck_assert_uint_eq(vmwdt_abi_version(), (1u << 16) | 0u);
-    ck_assert_uint_eq(vmwdt_abi_version(), ((uint32_t)VMWDT_ABI_MAJOR << 16) | VMWDT_ABI_MINOR);
+    uint32_t v = vmwdt_abi_version();
+    ck_assert_uint_eq(v >> 16, 1);
+    ck_assert_uint_eq(v >> 16, VMWDT_ABI_MAJOR);
+#ifdef VMWDT_COMPAT_OLDER_HEADER
+    /* Built against an older release's header (tests/abi/compat.cmake): a later minor runs it. */
+    ck_assert_uint_gt(v & 0xffff, VMWDT_ABI_MINOR);
+#else
+    ck_assert_uint_eq(v, ((uint32_t)VMWDT_ABI_MAJOR << 16) | VMWDT_ABI_MINOR);
+#endif
     ck_assert_int_eq(VMWDT_MAX_CPUS, 4096);
     ck_assert_int_eq(VMWDT_REG_STRIDE, 0x10);
 }

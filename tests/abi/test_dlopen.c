@@ -117,6 +117,27 @@ static int write_reg(struct api *a, vmwdt *dev, uint64_t off, uint32_t v)
 }
 
 /* The Linux driver's start on vCPU 1 of 2, then a stall: events at exactly 8 s and 16 s. */
+/* The functions of 1.1 are at VMWDT_1.1 only, and the library reports a minor that has them. */
+START_TEST(minor_1_1_symbols_at_their_node)
+{
+    static const char *const added[] = { "vmwdt_vcpu_stats", "vmwdt_set_action" };
+    struct api a;
+
+    api_open(&a);
+    uint32_t (*version)(void) = sym(a.lib, "vmwdt_abi_version");
+    ck_assert_uint_ge(version() & 0xffff, 1);
+    for (unsigned i = 0; i < 2; i++) {
+        void *v = dlvsym(a.lib, added[i], "VMWDT_1.1");
+        ck_assert_msg(v != NULL, "%s@VMWDT_1.1 not found: %s", added[i], dlerror());
+        ck_assert_ptr_eq(dlsym(a.lib, added[i]), v);
+        ck_assert_ptr_null(dlvsym(a.lib, added[i], "VMWDT_1.0"));
+    }
+    /* A 1.0 function is not at VMWDT_1.1: nodes inherit, symbols do not move. */
+    ck_assert_ptr_null(dlvsym(a.lib, "vmwdt_create", "VMWDT_1.1"));
+    dlclose(a.lib);
+}
+END_TEST
+
 START_TEST(scenario_through_dlvsym)
 {
     struct api a;
@@ -190,6 +211,7 @@ static Suite *dlopen_suite(void)
 
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, every_symbol_is_versioned);
+    tcase_add_test(tc, minor_1_1_symbols_at_their_node);
     tcase_add_test(tc, scenario_through_dlvsym);
     tcase_add_test(tc, reload);
     suite_add_tcase(s, tc);

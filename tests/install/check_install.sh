@@ -9,7 +9,8 @@ lib=$(find "$work/prefix" -name 'libvmwdt.so.1' | head -n 1)
 test -n "$lib" || { echo "libvmwdt.so.1 not installed"; exit 1; }
 libdir=$(dirname "$lib")
 for f in "$work/prefix/include/vmwdt.h" "$libdir/pkgconfig/vmwdt.pc" "$libdir/cmake/vmwdt/vmwdtConfig.cmake" \
-         "$work/prefix/bin/vmwdt-replay" "$work/prefix/share/vmwdt/vmwdt.abi.json"; do
+         "$work/prefix/bin/vmwdt-replay" "$work/prefix/share/vmwdt/vmwdt.abi.json" \
+         "$work/prefix/share/man/man3/vmwdt.3.gz" "$work/prefix/share/man/man1/vmwdt-replay.1.gz"; do
   test -e "$f" || { echo "not installed: ${f#$work/prefix/}"; exit 1; }
 done
 

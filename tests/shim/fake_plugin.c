@@ -1,7 +1,9 @@
 /*
  * Fake vmwdt plugins for the loader suite, built as shared objects from this one file:
  * - FAKE_MAJOR / FAKE_MINOR: the version vmwdt_abi_version reports (default 1.0);
- * - FAKE_OMIT_RUN_DUE: the library lacks vmwdt_run_due.
+ * - FAKE_OMIT_RUN_DUE: the library lacks vmwdt_run_due;
+ * - FAKE_WITH_1_1: the library has the functions of ABI 1.1 (vmwdt_vcpu_stats,
+ *   vmwdt_set_action), whatever version it reports.
  * The symbol version node is chosen by the version script the build links with.
  * Each function records its arguments in the device and answers predictably.
  */
@@ -118,5 +120,26 @@ EXPORT int vmwdt_run_due(vmwdt *dev, int64_t now_ns)
     if (dev->ops.request_reset)
         dev->ops.request_reset(dev->ops.opaque, cpu);
     return 2;
+}
+#endif
+
+#ifdef FAKE_WITH_1_1
+/* Records cpu; fills the fields that fit in out->size with values derived from cpu. */
+EXPORT int vmwdt_vcpu_stats(vmwdt *dev, uint32_t cpu, struct vmwdt_vcpu_stats *out)
+{
+    dev->cpu = cpu;
+    if (out->size < 8)
+        return -EINVAL;
+    struct vmwdt_vcpu_stats st = {.size = out->size, .status = 1, .pets = (uint64_t)cpu << 32 | 7,
+                                  .remaining_ns = -1};
+    memcpy(out, &st, out->size < sizeof st ? out->size : sizeof st);
+    return 0;
+}
+
+/* Records action; refuses one past the last action. */
+EXPORT int vmwdt_set_action(vmwdt *dev, uint32_t action)
+{
+    dev->action = action;
+    return action > VMWDT_ACTION_NONE ? -EINVAL : 0;
 }
 #endif

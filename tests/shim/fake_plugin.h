@@ -24,6 +24,7 @@ struct vmwdt {
     uint8_t data[8];
     int64_t now;
     int sleeps, wakes;
+    uint32_t action;
 };
 
 #endif

@@ -8,7 +8,8 @@ file(READ ${MANIFEST} m)
 file(READ ${HEADER} h)
 
 # Indexes below follow abi/vmwdt.abi.json: functions 2 create, 5 mmio_write, 11 free,
-# 13 run_due; structs 0 host_ops, 1 config; constants 7 VMWDT_MAX_CPUS; enums 0 vmwdt_clock.
+# 13 run_due, 14 vcpu_stats, 15 set_action; structs 0 host_ops, 1 config, 2 vcpu_stats;
+# constants 7 VMWDT_MAX_CPUS; enums 0 vmwdt_clock.
 if(CASE STREQUAL "none")
 elseif(CASE STREQUAL "return_type")
   string(JSON m SET "${m}" functions 13 returns "\"int64_t\"")
@@ -35,10 +36,23 @@ elseif(CASE STREQUAL "enum_value")
 elseif(CASE STREQUAL "function_missing")
   string(JSON m REMOVE "${m}" functions 13)
 elseif(CASE STREQUAL "function_extra")
-  string(JSON m SET "${m}" functions 14
+  string(JSON m SET "${m}" functions 16
          [=[{"name": "vmwdt_bogus", "version": "VMWDT_1.0", "returns": "int", "params": []}]=])
 elseif(CASE STREQUAL "function_version")
   string(JSON m SET "${m}" functions 11 version "\"VMWDT_1.1\"")
+elseif(CASE STREQUAL "function_1_1_at_1_0")
+  string(JSON m SET "${m}" functions 15 version "\"VMWDT_1.0\"")
+elseif(CASE STREQUAL "function_later_minor")
+  string(JSON m SET "${m}" functions 15 version "\"VMWDT_1.2\"")
+elseif(CASE STREQUAL "function_bad_node")
+  string(JSON m SET "${m}" functions 14 version "\"VMWDT_11\"")
+elseif(CASE STREQUAL "map_no_parent")
+  file(READ ${MAP} map)
+  string(REPLACE "} VMWDT_1.0;" "};" map "${map}")
+  file(WRITE ${WORK}/vmwdt.map "${map}")
+  set(MAP ${WORK}/vmwdt.map)
+elseif(CASE STREQUAL "stats_field_missing")
+  string(JSON m REMOVE "${m}" structs 2 fields 7)
 elseif(CASE STREQUAL "header_extra")
   string(REPLACE "#endif /* VMWDT_H */"
          "VMWDT_EXPORT int vmwdt_extra(vmwdt *dev);\n\n#endif /* VMWDT_H */" h "${h}")

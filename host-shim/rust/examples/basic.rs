@@ -9,10 +9,7 @@ fn main() -> Result<(), vmwdt::Error> {
         |cpu| eprintln!("vCPU {cpu} stalled: inject its stall interrupt"),
         |cpu| eprintln!("vCPU {cpu} is still stalled: reset the VM"),
     );
-    let config = Config {
-        cpu_count: 4,
-        ..Config::default()
-    }; // AUTO clock, own worker thread
+    let config = Config::new(4); // AUTO clock, own worker thread
     let mut wdt = Vmwdt::new(&plugin, config, callbacks)?;
 
     // Route the guest's accesses to [base, base + 0x1000) here; offsets are relative.

@@ -8,87 +8,12 @@ use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::config::{Config, LogLevel, Timers};
 use crate::error::Result;
 use crate::plugin::Plugin;
 use crate::sys;
 
 const EINVAL: i32 = 22;
-
-/// Syslog levels, as the plugin passes them to the `log` callback.
-pub mod log_level {
-    pub const EMERG: i32 = 0;
-    pub const ALERT: i32 = 1;
-    pub const CRIT: i32 = 2;
-    pub const ERR: i32 = 3;
-    pub const WARNING: i32 = 4;
-    pub const NOTICE: i32 = 5;
-    pub const INFO: i32 = 6;
-    pub const DEBUG: i32 = 7;
-}
-
-/// What measures a vCPU's time (`enum vmwdt_clock`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[repr(u32)]
-pub enum Clock {
-    /// Guest time, switching a vCPU to its thread's CPU time when guest time is not accounted.
-    #[default]
-    Auto = 0,
-    /// Field 43 (guest_time) of `/proc/<pid>/task/<tid>/stat`: crosvm's semantics.
-    GuestTime = 1,
-    /// The vCPU thread's CPU time.
-    ThreadCpu = 2,
-    /// Host time (`now_ns`, or CLOCK_MONOTONIC without it).
-    Monotonic = 3,
-    /// The `guest_time_ns` callback (required with this clock).
-    Host = 4,
-}
-
-/// What a whole window without a pet does (`enum vmwdt_action`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[repr(u32)]
-pub enum Action {
-    /// Interrupt, then after a second window a reset request (crosvm's behaviour).
-    #[default]
-    IrqThenReset = 0,
-    /// One interrupt per stall.
-    IrqOnly = 1,
-    /// A reset request at once, no interrupt.
-    Reset = 2,
-    /// Logged only.
-    None = 3,
-}
-
-/// Who runs the timers (`enum vmwdt_timers`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[repr(u32)]
-pub enum Timers {
-    /// The library's own worker thread.
-    #[default]
-    Thread = 0,
-    /// The host calls [`Vmwdt::run_due`] at [`Vmwdt::next_deadline_ns`].
-    External = 1,
-}
-
-/// How a device is made (`struct vmwdt_config`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Config {
-    /// 1 ..= 4096.
-    pub cpu_count: u32,
-    pub clock: Clock,
-    pub action: Action,
-    pub timers: Timers,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            cpu_count: 1,
-            clock: Clock::default(),
-            action: Action::default(),
-            timers: Timers::default(),
-        }
-    }
-}
 
 /// What a trampoline does when a callback panics. A panic never unwinds into the C library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -106,7 +31,7 @@ pub enum PanicPolicy {
 type CpuFn = Box<dyn Fn(u32) + Send + Sync>;
 type CpuTimeFn = Box<dyn Fn(u32) -> i64 + Send + Sync>;
 type NowFn = Box<dyn Fn() -> i64 + Send + Sync>;
-type LogFn = Box<dyn Fn(i32, &str) + Send + Sync>;
+type LogFn = Box<dyn Fn(LogLevel, &str) + Send + Sync>;
 
 /// The host's side of the device: Rust closures the plugin calls back.
 ///
@@ -159,7 +84,7 @@ impl Callbacks {
         }
     }
 
-    /// The guest clock of a vCPU in nanoseconds, for [`Clock::Host`].
+    /// The guest clock of a vCPU in nanoseconds, for [`Clock::Host`](crate::Clock::Host).
     pub fn guest_time_ns(mut self, f: impl Fn(u32) -> i64 + Send + Sync + 'static) -> Self {
         self.guest_time_ns = Some(Box::new(f));
         self
@@ -172,9 +97,8 @@ impl Callbacks {
         self
     }
 
-    /// The plugin's messages with their syslog level ([`log_level`]); without it the plugin
-    /// writes to stderr.
-    pub fn log(mut self, f: impl Fn(i32, &str) + Send + Sync + 'static) -> Self {
+    /// The plugin's messages with their level; without it the plugin writes to stderr.
+    pub fn log(mut self, f: impl Fn(LogLevel, &str) + Send + Sync + 'static) -> Self {
         self.log = Some(Box::new(f));
         self
     }
@@ -336,29 +260,7 @@ unsafe extern "C" fn tramp_log(opaque: *mut c_void, level: c_int, msg: *const c_
     } else {
         CStr::from_ptr(msg).to_string_lossy()
     };
-    st.guard("log", || f(level, &text));
-}
-
-/// A device access shaped like rust-vmm's `vm_device::MutDeviceMmio`.
-///
-/// `base` is the device's guest-physical base address and is ignored: `offset` is relative to
-/// it. Refused accesses (the plugin logs them) are dropped; a refused read returns zeros. Use
-/// [`Vmwdt::try_mmio_read`] / [`Vmwdt::try_mmio_write`] to see the errno.
-pub trait MutDeviceMmio {
-    fn mmio_read(&mut self, base: u64, offset: u64, data: &mut [u8]);
-    fn mmio_write(&mut self, base: u64, offset: u64, data: &[u8]);
-}
-
-/// Power management and migration, shaped like crosvm's `Suspendable`.
-pub trait Suspendable {
-    /// Stops every countdown, keeping the budgets left. Idempotent.
-    fn sleep(&mut self) -> Result<()>;
-    /// Restarts the countdowns from the budgets kept. Idempotent.
-    fn wake(&mut self) -> Result<()>;
-    /// The device state as a JSON document (`vmwdt-snapshot`, version 1).
-    fn snapshot(&mut self) -> Result<String>;
-    /// Restores a snapshot, all or nothing; on success the device is asleep until `wake`.
-    fn restore(&mut self, json: &str) -> Result<()>;
+    st.guard("log", || f(LogLevel::from_syslog(level), &text));
 }
 
 /// A watchdog device. Dropping it calls `vmwdt_destroy`; no callback runs after the drop.
@@ -392,8 +294,12 @@ impl std::fmt::Debug for Vmwdt {
 }
 
 impl Vmwdt {
-    /// Makes a device. The plugin validates the configuration: `cpu_count` outside 1..=4096 or
-    /// [`Clock::Host`] without a `guest_time_ns` closure fail with -EINVAL.
+    /// Makes a device, awake, every register 0 and every vCPU disabled.
+    ///
+    /// # Errors
+    /// [`Error::Call`](crate::Error::Call) from `vmwdt_create`: -EINVAL for `cpu_count`
+    /// outside 1..=4096 or [`Clock::Host`](crate::Clock::Host) without a `guest_time_ns`
+    /// closure; -ENOMEM.
     pub fn new(plugin: &Arc<Plugin>, config: Config, callbacks: Callbacks) -> Result<Vmwdt> {
         let slots = config.cpu_count.min(crate::MAX_CPUS) as usize;
         let host = NonNull::from(Box::leak(Box::new(HostState {
@@ -464,13 +370,16 @@ impl Vmwdt {
         unsafe { self.host.as_ref() }
     }
 
-    fn raw(&self) -> *mut sys::RawDevice {
+    pub(crate) fn raw(&self) -> *mut sys::RawDevice {
         self.dev.as_ptr()
     }
 
     /// A guest write at `offset` (relative to the device's base). Only aligned 4-byte accesses
-    /// to an existing vCPU's registers are accepted; a refused one fails with -EINVAL and
-    /// changes nothing. Callable from many vCPU threads at once.
+    /// to an existing vCPU's registers are accepted. Callable from many vCPU threads at once.
+    ///
+    /// # Errors
+    /// [`Error::Call`](crate::Error::Call) with -EINVAL for a refused access, which changes
+    /// nothing (the plugin logs it, rate-limited).
     pub fn try_mmio_write(&self, offset: u64, data: &[u8]) -> Result<()> {
         let Ok(len) = u32::try_from(data.len()) else {
             return Err(self.plugin.call_error("vmwdt_mmio_write", -EINVAL));
@@ -481,8 +390,11 @@ impl Vmwdt {
         self.plugin.check("vmwdt_mmio_write", rc).map(|_| ())
     }
 
-    /// A guest read at `offset` into `data`; a refused read fills `data` with zeros and fails
-    /// with -EINVAL.
+    /// A guest read at `offset` into `data`.
+    ///
+    /// # Errors
+    /// [`Error::Call`](crate::Error::Call) with -EINVAL for a refused access; `data` is then
+    /// filled with zeros.
     pub fn try_mmio_read(&self, offset: u64, data: &mut [u8]) -> Result<()> {
         let Ok(len) = u32::try_from(data.len()) else {
             data.fill(0);
@@ -496,7 +408,11 @@ impl Vmwdt {
     }
 
     /// Names the host thread running vCPU `cpu` (for the GUEST_TIME, THREAD_CPU and AUTO
-    /// clocks).
+    /// clocks); see also [`Vmwdt::set_current_thread`] and [`gettid`](crate::gettid).
+    ///
+    /// # Errors
+    /// [`Error::Call`](crate::Error::Call): -EINVAL (cpu out of range, pid or tid not
+    /// positive), -ENOENT or -ESRCH (no such thread).
     pub fn set_vcpu_thread(&self, cpu: u32, pid: i32, tid: i32) -> Result<()> {
         // SAFETY: the device is alive.
         let rc = unsafe { (self.plugin.fns.set_vcpu_thread)(self.raw(), cpu, pid, tid) };
@@ -514,13 +430,20 @@ impl Vmwdt {
 
     /// EXTERNAL timers: handles every expiry due at or before `now_ns`, calling the
     /// `raise_irq` / `request_reset` closures from this thread. Returns how many events fired.
+    ///
+    /// # Errors
+    /// [`Error::Call`](crate::Error::Call) with -EINVAL for a device with THREAD timers.
     pub fn run_due(&self, now_ns: i64) -> Result<u32> {
         // SAFETY: the device is alive.
         let rc = unsafe { (self.plugin.fns.run_due)(self.raw(), now_ns) };
         self.plugin.check("vmwdt_run_due", rc)
     }
 
-    /// The device state as a JSON document; see [`Suspendable::snapshot`].
+    /// The device state as a JSON document; see
+    /// [`Suspendable::snapshot`](crate::Suspendable::snapshot).
+    ///
+    /// # Errors
+    /// [`Error::Call`](crate::Error::Call) with -ENOMEM.
     pub fn snapshot_json(&self) -> Result<String> {
         let mut out: *mut c_char = ptr::null_mut();
         // SAFETY: the device is alive; out receives a string the plugin allocated.
@@ -538,22 +461,33 @@ impl Vmwdt {
         Ok(text)
     }
 
-    /// Stops every countdown, keeping the budgets left; see [`Suspendable::sleep`]. Takes
-    /// `&self` so that a device shared by vCPU threads (`Arc<Vmwdt>`) can be put to sleep.
+    /// Stops every countdown, keeping the budgets left. Takes `&self` so that a device shared
+    /// by vCPU threads (`Arc<Vmwdt>`) can be put to sleep. Idempotent.
+    ///
+    /// # Errors
+    /// [`Error::Call`](crate::Error::Call) when the plugin refuses it.
     pub fn sleep(&self) -> Result<()> {
         // SAFETY: the device is alive.
         let rc = unsafe { (self.plugin.fns.sleep)(self.raw()) };
         self.plugin.check("vmwdt_sleep", rc).map(|_| ())
     }
 
-    /// Restarts the countdowns; see [`Suspendable::wake`].
+    /// Restarts the countdowns from the budgets kept. Idempotent.
+    ///
+    /// # Errors
+    /// [`Error::Call`](crate::Error::Call) when the plugin refuses it.
     pub fn wake(&self) -> Result<()> {
         // SAFETY: the device is alive.
         let rc = unsafe { (self.plugin.fns.wake)(self.raw()) };
         self.plugin.check("vmwdt_wake", rc).map(|_| ())
     }
 
-    /// Restores a snapshot document, all or nothing; see [`Suspendable::restore`].
+    /// Restores a snapshot document, all or nothing; the device is then asleep until
+    /// [`Vmwdt::wake`]. Statistics start from 0 again.
+    ///
+    /// # Errors
+    /// [`Error::Call`](crate::Error::Call): -EINVAL (not a valid document, another vCPU
+    /// count, a NUL byte), -ERANGE (a value out of range), -ENOTSUP (a newer version).
     pub fn restore_json(&self, json: &str) -> Result<()> {
         // A document with a NUL byte is not a valid document.
         let Ok(c) = CString::new(json) else {
@@ -562,36 +496,6 @@ impl Vmwdt {
         // SAFETY: the device is alive; c is a valid C string for the call.
         let rc = unsafe { (self.plugin.fns.restore_json)(self.raw(), c.as_ptr()) };
         self.plugin.check("vmwdt_restore_json", rc).map(|_| ())
-    }
-}
-
-impl MutDeviceMmio for Vmwdt {
-    fn mmio_read(&mut self, _base: u64, offset: u64, data: &mut [u8]) {
-        // A refused read was logged by the plugin and left zeros in data.
-        let _ = self.try_mmio_read(offset, data);
-    }
-
-    fn mmio_write(&mut self, _base: u64, offset: u64, data: &[u8]) {
-        // A refused write was logged by the plugin and changed nothing.
-        let _ = self.try_mmio_write(offset, data);
-    }
-}
-
-impl Suspendable for Vmwdt {
-    fn sleep(&mut self) -> Result<()> {
-        Vmwdt::sleep(self)
-    }
-
-    fn wake(&mut self) -> Result<()> {
-        Vmwdt::wake(self)
-    }
-
-    fn snapshot(&mut self) -> Result<String> {
-        self.snapshot_json()
-    }
-
-    fn restore(&mut self, json: &str) -> Result<()> {
-        self.restore_json(json)
     }
 }
 

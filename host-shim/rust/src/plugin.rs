@@ -11,8 +11,9 @@ use crate::sys;
 
 /// The ABI major version this crate speaks.
 pub const ABI_MAJOR: u32 = 1;
-/// The ABI minor version this crate was written against.
-pub const ABI_MINOR: u32 = 0;
+/// The ABI minor version this crate was written against. It works with a plugin of an older
+/// minor too: the functions that plugin lacks then fail with [`Error::Unsupported`].
+pub const ABI_MINOR: u32 = 1;
 
 /// `dlerror()` is per thread in glibc, but `dlopen`/`dlvsym` followed by `dlerror` must not be
 /// interleaved with another loader call of this crate on the same thread; a global lock keeps
@@ -32,7 +33,7 @@ fn dl_error() -> String {
     }
 }
 
-/// A loaded plugin: its handle and every ABI function bound at `VMWDT_1.0`.
+/// A loaded plugin: its handle and every ABI function it has, bound at its symbol version.
 ///
 /// Devices keep an `Arc<Plugin>`, so the library stays loaded until the last device made from
 /// it is dropped.
@@ -75,13 +76,15 @@ impl Drop for HandleGuard {
 
 impl Plugin {
     /// Loads the plugin at `path`, checks that `vmwdt_abi_version()` reports major 1 and binds
-    /// every ABI function with `dlvsym(handle, name, "VMWDT_1.0")`.
+    /// every ABI 1.0 function with `dlvsym(handle, name, "VMWDT_1.0")`, and, when the plugin
+    /// reports minor 1 or later, the functions of 1.1 at `VMWDT_1.1`.
     ///
     /// A path without a `/` is searched for like `dlopen` does (`LD_LIBRARY_PATH`, the cache).
     ///
-    /// Errors: [`Error::NotFound`] (a path with a `/` that does not exist), [`Error::Load`]
-    /// (not a regular file, or `dlopen` failed), [`Error::MissingSymbol`],
-    /// [`Error::AbiVersion`].
+    /// # Errors
+    /// [`Error::NotFound`] (a path with a `/` that does not exist), [`Error::Load`] (not a
+    /// regular file, or `dlopen` failed), [`Error::MissingSymbol`] (a function of the plugin's
+    /// version is not at its symbol version), [`Error::AbiVersion`] (another major version).
     pub fn open(path: impl AsRef<Path>) -> Result<Arc<Plugin>> {
         let path = path.as_ref().to_path_buf();
         let bytes = path.as_os_str().as_bytes();
@@ -117,22 +120,25 @@ impl Plugin {
         }
         let guard = HandleGuard(handle);
 
-        let lookup = |symbol: &'static str| -> Result<*mut c_void> {
+        let lookup_at = |symbol: &'static str, version: &'static [u8]| -> Result<*mut c_void> {
             let name = CString::new(symbol).expect("symbol names have no NUL");
             // SAFETY: valid handle and C strings; clear any stale error first.
             unsafe {
                 sys::dlerror();
-                let p = sys::dlvsym(handle, name.as_ptr(), sys::SYMBOL_VERSION.as_ptr().cast());
+                let p = sys::dlvsym(handle, name.as_ptr(), version.as_ptr().cast());
                 if p.is_null() {
                     return Err(Error::MissingSymbol {
                         path: path.clone(),
                         symbol,
+                        version: std::str::from_utf8(&version[..version.len() - 1])
+                            .expect("symbol versions are ASCII"),
                         reason: dl_error(),
                     });
                 }
                 Ok(p)
             }
         };
+        let lookup = |symbol: &'static str| lookup_at(symbol, sys::SYMBOL_VERSION);
 
         // The version first: a plugin of another major may not have the other functions.
         let abi_version_ptr = lookup(sys::SYMBOLS[0])?;
@@ -172,7 +178,22 @@ impl Plugin {
             free: bind!(sys::SYMBOLS[11], sys::FreeFn),
             next_deadline_ns: bind!(sys::SYMBOLS[12], sys::NextDeadlineFn),
             run_due: bind!(sys::SYMBOLS[13], sys::RunDueFn),
+            vcpu_stats: None,
+            set_action: None,
         };
+        // The functions of 1.1, only from a plugin that reports 1.1 or later, which must then
+        // have them at VMWDT_1.1. An older plugin's are left unbound.
+        let mut fns = fns;
+        if version & 0xffff >= 1 {
+            let p = lookup_at(sys::SYMBOLS_1_1[0], sys::SYMBOL_VERSION_1_1)?;
+            // SAFETY: vmwdt_vcpu_stats@VMWDT_1.1, whose C signature is VcpuStatsFn.
+            fns.vcpu_stats =
+                Some(unsafe { std::mem::transmute::<*mut c_void, sys::VcpuStatsFn>(p) });
+            let p = lookup_at(sys::SYMBOLS_1_1[1], sys::SYMBOL_VERSION_1_1)?;
+            // SAFETY: vmwdt_set_action@VMWDT_1.1, whose C signature is SetActionFn.
+            fns.set_action =
+                Some(unsafe { std::mem::transmute::<*mut c_void, sys::SetActionFn>(p) });
+        }
 
         std::mem::forget(guard);
         Ok(Arc::new(Plugin {
@@ -197,6 +218,25 @@ impl Plugin {
     /// The plugin's ABI minor version.
     pub fn abi_minor(&self) -> u32 {
         self.version & 0xffff
+    }
+
+    /// Whether the plugin has the functions of ABI 1.1 ([`Vmwdt::vcpu_stats`],
+    /// [`Vmwdt::set_action`]).
+    ///
+    /// [`Vmwdt::vcpu_stats`]: crate::Vmwdt::vcpu_stats
+    /// [`Vmwdt::set_action`]: crate::Vmwdt::set_action
+    pub fn has_1_1(&self) -> bool {
+        self.fns.vcpu_stats.is_some() && self.fns.set_action.is_some()
+    }
+
+    /// The error of a function of ABI minor `minor` that this plugin, of an older minor, lacks.
+    pub(crate) fn unsupported(&self, symbol: &'static str, minor: u32) -> Error {
+        Error::Unsupported {
+            path: self.path.clone(),
+            symbol,
+            found: self.version,
+            needs_minor: minor,
+        }
     }
 
     /// The plugin's description of an error value (`-errno` or `errno`).

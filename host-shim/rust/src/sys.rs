@@ -5,6 +5,8 @@ use std::os::raw::{c_char, c_int, c_void};
 
 /// The symbol version every ABI 1.0 function is bound at.
 pub(crate) const SYMBOL_VERSION: &[u8] = b"VMWDT_1.0\0";
+/// The symbol version of the functions ABI 1.1 added.
+pub(crate) const SYMBOL_VERSION_1_1: &[u8] = b"VMWDT_1.1\0";
 
 pub(crate) const RTLD_NOW: c_int = 0x2;
 pub(crate) const RTLD_LOCAL: c_int = 0;
@@ -19,6 +21,7 @@ extern "C" {
     ) -> *mut c_void;
     pub(crate) fn dlerror() -> *mut c_char;
     pub(crate) fn dlclose(handle: *mut c_void) -> c_int;
+    pub(crate) fn gettid() -> i32;
 }
 
 /// The opaque C device (`vmwdt`).
@@ -50,6 +53,23 @@ pub(crate) struct RawConfig {
     pub flags: u32,
 }
 
+/// `struct vmwdt_vcpu_stats` (ABI 1.1).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct RawVcpuStats {
+    pub size: u32,
+    pub status: u32,
+    pub clock: u32,
+    pub action: u32,
+    pub pets: u64,
+    pub enables: u64,
+    pub refused: u64,
+    pub interrupts: u64,
+    pub resets: u64,
+    pub window_ns: i64,
+    pub remaining_ns: i64,
+}
+
 pub(crate) type AbiVersionFn = unsafe extern "C" fn() -> u32;
 pub(crate) type StrerrorFn = unsafe extern "C" fn(c_int) -> *const c_char;
 pub(crate) type CreateFn =
@@ -65,8 +85,11 @@ pub(crate) type RestoreFn = unsafe extern "C" fn(*mut RawDevice, *const c_char) 
 pub(crate) type FreeFn = unsafe extern "C" fn(*mut c_void);
 pub(crate) type NextDeadlineFn = unsafe extern "C" fn(*mut RawDevice) -> i64;
 pub(crate) type RunDueFn = unsafe extern "C" fn(*mut RawDevice, i64) -> c_int;
+pub(crate) type VcpuStatsFn = unsafe extern "C" fn(*mut RawDevice, u32, *mut RawVcpuStats) -> c_int;
+pub(crate) type SetActionFn = unsafe extern "C" fn(*mut RawDevice, u32) -> c_int;
 
-/// Every function of the ABI, bound at `VMWDT_1.0`.
+/// Every function of the ABI: those of 1.0 bound at `VMWDT_1.0`, those of 1.1 at `VMWDT_1.1`
+/// when the plugin reports minor 1 or later (`None` with a 1.0 plugin).
 pub(crate) struct Fns {
     pub abi_version: AbiVersionFn,
     pub strerror: StrerrorFn,
@@ -82,6 +105,8 @@ pub(crate) struct Fns {
     pub free: FreeFn,
     pub next_deadline_ns: NextDeadlineFn,
     pub run_due: RunDueFn,
+    pub vcpu_stats: Option<VcpuStatsFn>,
+    pub set_action: Option<SetActionFn>,
 }
 
 /// The names of the ABI functions, in `abi/vmwdt.h` order.
@@ -101,3 +126,6 @@ pub(crate) const SYMBOLS: [&str; 14] = [
     "vmwdt_next_deadline_ns",
     "vmwdt_run_due",
 ];
+
+/// The functions ABI 1.1 added, at `VMWDT_1.1`.
+pub(crate) const SYMBOLS_1_1: [&str; 2] = ["vmwdt_vcpu_stats", "vmwdt_set_action"];

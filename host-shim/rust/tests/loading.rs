@@ -3,42 +3,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::EINVAL;
+use common::{build_fake, tmp, EINVAL};
 use vmwdt::{Callbacks, Clock, Config, Error, Plugin, Timers, Vmwdt};
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vmwdt-loading");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-/// Builds a shared object from C source and a version script with the system C compiler;
-/// `None` (the caller skips) when there is no compiler.
-fn build_fake(name: &str, source: &str, map: &str) -> Option<PathBuf> {
-    let c = tmp(&format!("{name}.c"));
-    let m = tmp(&format!("{name}.map"));
-    let so = tmp(&format!("{name}.so"));
-    std::fs::write(&c, source).unwrap();
-    std::fs::write(&m, map).unwrap();
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
-    let status = Command::new(&cc)
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(&so)
-        .arg(&c)
-        .arg(format!("-Wl,--version-script={}", m.display()))
-        .status();
-    match status {
-        Ok(s) if s.success() => Some(so),
-        Ok(s) => panic!("{cc} failed to build the fake plugin {name}: {s}"),
-        Err(e) => {
-            eprintln!("SKIPPED: no C compiler ({cc}: {e}) to build a fake plugin");
-            None
-        }
-    }
-}
 
 #[test]
 fn missing_file() {
@@ -177,37 +145,12 @@ fn refused_configurations() {
         }
         Ok(_) => panic!("{config:?} was accepted"),
     };
-    bad(
-        Config {
-            cpu_count: 0,
-            ..Config::default()
-        },
-        Callbacks::default(),
-    );
-    bad(
-        Config {
-            cpu_count: vmwdt::MAX_CPUS + 1,
-            ..Config::default()
-        },
-        Callbacks::default(),
-    );
-    bad(
-        Config {
-            clock: Clock::Host,
-            ..Config::default()
-        },
-        Callbacks::default(),
-    );
+    bad(Config::new(0), Callbacks::default());
+    bad(Config::new(vmwdt::MAX_CPUS + 1), Callbacks::default());
+    bad(Config::new(1).with_clock(Clock::Host), Callbacks::default());
 
-    let ok = Vmwdt::new(
-        &p,
-        Config {
-            cpu_count: vmwdt::MAX_CPUS,
-            ..Config::default()
-        },
-        Callbacks::default(),
-    )
-    .expect("4096 vCPUs");
+    let ok =
+        Vmwdt::new(&p, Config::new(vmwdt::MAX_CPUS), Callbacks::default()).expect("4096 vCPUs");
     assert_eq!(ok.config().cpu_count, vmwdt::MAX_CPUS);
     // THREAD timers: no deadline for the host, and run_due is refused.
     assert_eq!(ok.next_deadline_ns(), None);
@@ -215,11 +158,9 @@ fn refused_configurations() {
 
     let ext = Vmwdt::new(
         &p,
-        Config {
-            timers: Timers::External,
-            clock: Clock::Monotonic,
-            ..Config::default()
-        },
+        Config::new(1)
+            .with_clock(Clock::Monotonic)
+            .with_timers(Timers::External),
         Callbacks::default().now_ns(|| 0),
     )
     .unwrap();
@@ -229,15 +170,7 @@ fn refused_configurations() {
 #[test]
 fn set_vcpu_thread() {
     let p = plugin_or_skip!();
-    let dev = Vmwdt::new(
-        &p,
-        Config {
-            cpu_count: 2,
-            ..Config::default()
-        },
-        Callbacks::default(),
-    )
-    .unwrap();
+    let dev = Vmwdt::new(&p, Config::new(2), Callbacks::default()).unwrap();
     // "<pid>/task/<tid>" of this thread.
     let link = std::fs::read_link("/proc/thread-self").unwrap();
     let parts: Vec<i32> = link

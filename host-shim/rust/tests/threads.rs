@@ -29,11 +29,7 @@ fn concurrent_mmio_from_vcpu_threads() {
     let dev = Arc::new(
         Vmwdt::new(
             &p,
-            Config {
-                cpu_count: cpus,
-                clock: Clock::Monotonic,
-                ..Config::default()
-            },
+            Config::new(cpus).with_clock(Clock::Monotonic),
             Callbacks::new(
                 move |_| {
                     e1.fetch_add(1, Ordering::SeqCst);
@@ -93,12 +89,10 @@ fn no_callback_after_drop() {
     let (f1, f2) = (fired.clone(), fired.clone());
     let dev = Vmwdt::new(
         &p,
-        Config {
-            cpu_count: 2,
-            clock: Clock::Monotonic,
-            action: Action::IrqOnly,
-            timers: Timers::Thread,
-        },
+        Config::new(2)
+            .with_clock(Clock::Monotonic)
+            .with_action(Action::IrqOnly)
+            .with_timers(Timers::Thread),
         Callbacks::new(
             move |_| {
                 f1.fetch_add(1, Ordering::SeqCst);
@@ -171,12 +165,10 @@ fn drop_inside_its_own_callback() {
     let dev = Arc::new(
         Vmwdt::new(
             &p,
-            Config {
-                cpu_count: 1,
-                clock: Clock::Monotonic,
-                action: Action::IrqThenReset,
-                timers: Timers::Thread,
-            },
+            Config::new(1)
+                .with_clock(Clock::Monotonic)
+                .with_action(Action::IrqThenReset)
+                .with_timers(Timers::Thread),
             cb,
         )
         .unwrap(),
@@ -252,12 +244,10 @@ fn panics_stay_on_the_rust_side() {
     .on_panic(PanicPolicy::Log);
     let dev = Vmwdt::new(
         &p,
-        Config {
-            cpu_count: 1,
-            clock: Clock::Host,
-            action: Action::IrqThenReset,
-            timers: Timers::External,
-        },
+        Config::new(1)
+            .with_clock(Clock::Host)
+            .with_action(Action::IrqThenReset)
+            .with_timers(Timers::External),
         cb,
     )
     .unwrap();
@@ -338,12 +328,10 @@ fn panic_child(p: &Arc<vmwdt::Plugin>) {
         .on_panic(PanicPolicy::Log);
     let dev = Vmwdt::new(
         p,
-        Config {
-            cpu_count: 1,
-            clock: Clock::Monotonic,
-            action: Action::IrqOnly,
-            timers: Timers::External,
-        },
+        Config::new(1)
+            .with_clock(Clock::Monotonic)
+            .with_action(Action::IrqOnly)
+            .with_timers(Timers::External),
         cb,
     )
     .unwrap();
@@ -426,12 +414,10 @@ fn callbacks_may_call_the_device() {
     let dev = Arc::new(
         Vmwdt::new(
             &p,
-            Config {
-                cpu_count: 1,
-                clock: Clock::Host,
-                action: Action::IrqThenReset,
-                timers: Timers::External,
-            },
+            Config::new(1)
+                .with_clock(Clock::Host)
+                .with_action(Action::IrqThenReset)
+                .with_timers(Timers::External),
             cb,
         )
         .unwrap(),

@@ -4,6 +4,8 @@
 
 pub mod json;
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use vmwdt::{reg, Action, Callbacks, Clock, Config, Plugin, Timers, Vmwdt};
@@ -14,9 +16,19 @@ pub const EINVAL: i32 = -22;
 pub const ERANGE: i32 = -34;
 pub const ENOTSUP: i32 = -95;
 
-/// The plugin named by `VMWDT_PLUGIN`, or `None` (the test then skips, saying why).
+/// Whether the tests run in continuous integration (`CI` set, and not to "false" or "0"),
+/// where a test that cannot find the plugin must fail rather than skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// The plugin named by `VMWDT_PLUGIN`, or `None` (the test then skips, saying why). In CI a
+/// missing plugin fails the test instead: a run that skipped everything would look green.
 pub fn plugin() -> Option<Arc<Plugin>> {
     match std::env::var_os("VMWDT_PLUGIN") {
+        None if in_ci() => panic!(
+            "CI is set but VMWDT_PLUGIN is not: no plugin to test (point it at libvmwdt.so.1)"
+        ),
         None => {
             // Straight to stderr: the test harness captures eprintln! of passing tests.
             static ONCE: std::sync::Once = std::sync::Once::new();
@@ -66,7 +78,7 @@ pub struct World {
     pub now: i64,
     guest: Vec<GuestClock>,
     pub events: Vec<(Ev, i64, u32)>,
-    pub logs: Vec<(i32, String)>,
+    pub logs: Vec<(vmwdt::LogLevel, String)>,
 }
 
 impl World {
@@ -134,12 +146,10 @@ impl Sim {
         .guest_time_ns(move |cpu| w3.lock().unwrap().guest_time(cpu))
         .now_ns(move || w4.lock().unwrap().now)
         .log(move |level, msg| w5.lock().unwrap().logs.push((level, msg.to_owned())));
-        let config = Config {
-            cpu_count: cpus,
-            clock: Clock::Host,
-            action,
-            timers: Timers::External,
-        };
+        let config = Config::new(cpus)
+            .with_clock(Clock::Host)
+            .with_action(action)
+            .with_timers(Timers::External);
         let dev = Vmwdt::new(plugin, config, cb).expect("vmwdt_create");
         Sim {
             dev,
@@ -238,5 +248,36 @@ impl Sim {
     pub fn snapshot_doc(&self) -> json::Value {
         let text = self.dev.snapshot_json().expect("vmwdt_snapshot_json");
         json::parse(&text).unwrap_or_else(|e| panic!("snapshot is not JSON ({e}): {text}"))
+    }
+}
+
+pub fn tmp(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vmwdt-loading");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Builds a shared object from C source and a version script with the system C compiler;
+/// `None` (the caller skips) when there is no compiler.
+pub fn build_fake(name: &str, source: &str, map: &str) -> Option<PathBuf> {
+    let c = tmp(&format!("{name}.c"));
+    let m = tmp(&format!("{name}.map"));
+    let so = tmp(&format!("{name}.so"));
+    std::fs::write(&c, source).unwrap();
+    std::fs::write(&m, map).unwrap();
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+    let status = Command::new(&cc)
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&so)
+        .arg(&c)
+        .arg(format!("-Wl,--version-script={}", m.display()))
+        .status();
+    match status {
+        Ok(s) if s.success() => Some(so),
+        Ok(s) => panic!("{cc} failed to build the fake plugin {name}: {s}"),
+        Err(e) => {
+            eprintln!("SKIPPED: no C compiler ({cc}: {e}) to build a fake plugin");
+            None
+        }
     }
 }
