@@ -1,0 +1,127 @@
+/*
+ * The checkpoint stream of vmwdt-vmm: what a checkpoint holds and its codec over a file
+ * descriptor (a file or a socket). CHECKPOINT.md describes the bytes.
+ *
+ * The reader validates the whole stream (magic, format version, every length and checksum,
+ * the order of the sections, the vCPU count) before it returns anything, so that a caller
+ * applies a checkpoint only once all of it is known to be good: nothing is half-restored.
+ * The codec knows KVM's structures only as the fixed-size records it carries; applying them
+ * is the VM's business.
+ */
+#ifndef VMM_CKPT_FORMAT_H
+#define VMM_CKPT_FORMAT_H
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VMM_CKPT_MAGIC "VMWDTCKP" /* 8 bytes, no terminator on the stream */
+#define VMM_CKPT_VERSION 1
+#define VMM_CKPT_HEADER_SIZE 64
+#define VMM_CKPT_SECTION_HEADER_SIZE 24
+
+#define VMM_CKPT_MAX_CPUS 4096
+#define VMM_CKPT_MAX_MSRS 32
+#define VMM_CKPT_MAX_MEMORY (1ULL << 30)
+#define VMM_CKPT_MAX_PLUGIN (64ULL << 20)
+#define VMM_CKPT_MAX_TRACE (1ULL << 30)
+
+/* Section types, in the order they appear on the stream. */
+enum vmm_ckpt_type {
+    VMM_CKPT_MEMORY = 1, /* guest RAM, header.ram_size bytes */
+    VMM_CKPT_CLOCK = 2,  /* struct vmm_ckpt_clock */
+    VMM_CKPT_VCPU = 3,   /* one per vCPU, index = vCPU: struct vmm_ckpt_vcpu */
+    VMM_CKPT_HOST = 4,   /* the VMM's own per-vCPU state: struct vmm_ckpt_host_vcpu each */
+    VMM_CKPT_PLUGIN = 5, /* the plugin's snapshot document (DESIGN.md section 5), as is */
+    VMM_CKPT_TRACE = 6,  /* optional: where a --record trace stands */
+    VMM_CKPT_END = 7,    /* the number of sections before it */
+};
+
+struct vmm_ckpt_header {
+    uint32_t version; /* filled by the reader; the writer always writes VMM_CKPT_VERSION */
+    uint32_t cpus;
+    uint32_t freq;    /* CLOCK_FREQ_HZ the guest programs */
+    uint32_t timeout; /* the guest's timeout in seconds */
+    uint32_t clock;   /* enum vmwdt_clock of the source's device */
+    uint64_t ram_size;
+};
+
+/* The time state: what the guest's TSC-timed pets and the output's timestamps depend on. */
+struct vmm_ckpt_clock {
+    uint32_t tsc_khz;        /* the guest TSC frequency (KVM_GET_TSC_KHZ) */
+    uint32_t kvmclock_flags; /* KVM_GET_CLOCK */
+    uint64_t kvmclock;
+    int64_t run_start_ns;    /* CLOCK_MONOTONIC at the start of the source's run */
+    int64_t run_elapsed_ns;  /* the source's run time when its last vCPU stopped */
+    int64_t stop_ns;         /* CLOCK_MONOTONIC when the last vCPU stopped */
+    int64_t plugin_ns;       /* the source's vmwdt_sleep + vmwdt_snapshot_json time */
+};
+
+#define VMM_CKPT_HAS_XSAVE 1u /* xsave holds the FPU state; else fpu does */
+#define VMM_CKPT_HAS_XCRS  2u
+
+/* One vCPU as KVM gives it; every padding byte is zero so that checksums are stable. */
+struct vmm_ckpt_vcpu {
+    struct kvm_regs regs;
+    struct kvm_sregs sregs;
+    struct kvm_fpu fpu;
+    struct kvm_xsave xsave;
+    struct kvm_xcrs xcrs;
+    struct kvm_vcpu_events events;
+    struct kvm_debugregs debugregs;
+    struct kvm_mp_state mp_state;
+    uint32_t has;       /* VMM_CKPT_HAS_* */
+    uint32_t msr_count; /* <= VMM_CKPT_MAX_MSRS */
+    uint32_t reserved;
+    struct kvm_msr_entry msrs[VMM_CKPT_MAX_MSRS];
+};
+
+/* What the VMM's host side knows of a vCPU that KVM does not. */
+struct vmm_ckpt_host_vcpu {
+    bool irq_pending;      /* the stall interrupt waited for delivery */
+    bool halted;           /* the guest had executed HLT and was idle */
+    bool paused;           /* a --pause kept the vCPU out of KVM_RUN */
+    int64_t sleep_left_ns; /* what was left of the guest's bound on that HLT; -1: none */
+};
+
+struct vmm_ckpt_trace {
+    int64_t last_t;       /* the last t written, in ns of the trace's time */
+    uint64_t file_length; /* bytes of the trace file when the stream was written */
+    bool in_place;        /* the destination appends to the same file; text is empty */
+    char *text;           /* otherwise the trace so far, to start the destination's own */
+    size_t text_len;
+};
+
+struct vmm_ckpt {
+    struct vmm_ckpt_header hdr;
+    uint8_t *memory;                 /* hdr.ram_size bytes */
+    struct vmm_ckpt_clock clock;
+    struct vmm_ckpt_vcpu *vcpus;     /* hdr.cpus */
+    struct vmm_ckpt_host_vcpu *host; /* hdr.cpus */
+    char *plugin_json;               /* NUL-terminated */
+    size_t plugin_len;
+    bool has_trace;
+    struct vmm_ckpt_trace trace;
+};
+
+/* The name of a section in messages: "memory", "vCPU 1", "plugin document"... */
+void vmm_ckpt_section_name(uint32_t type, uint32_t index, char *buf, size_t len);
+
+/*
+ * Writes c to fd. Returns 0, or a negative errno with a message in err. A socket is written
+ * with MSG_NOSIGNAL, so a peer that went away gives -EPIPE, not SIGPIPE.
+ */
+int vmm_ckpt_write(int fd, const struct vmm_ckpt *c, char *err, size_t errlen);
+
+/*
+ * Reads and validates a whole checkpoint from fd, reading nothing past its end section.
+ * want_cpus: the vCPU count the caller needs, or 0 for any. Returns 0 with *out filled (free
+ * it with vmm_ckpt_free), or -1 with *out empty and a message in err that names what is wrong
+ * and, for a section, which one.
+ */
+int vmm_ckpt_read(int fd, uint32_t want_cpus, struct vmm_ckpt *out, char *err, size_t errlen);
+
+void vmm_ckpt_free(struct vmm_ckpt *c);
+
+#endif /* VMM_CKPT_FORMAT_H */
