@@ -18,9 +18,11 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "vmm.h"
+#include "vmm_output.h"
+#include "vmm_trace.h"
 
 struct vmm_trace {
     FILE *f;

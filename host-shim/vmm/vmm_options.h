@@ -1,0 +1,53 @@
+/*
+ * vmwdt-vmm's command line as parsed (DESIGN.md section 8), and its exit statuses.
+ */
+#ifndef VMM_OPTIONS_H
+#define VMM_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmwdt_loader.h"
+
+/* Exit statuses. */
+#define VMM_EXIT_OK    0
+#define VMM_EXIT_ERROR 1
+#define VMM_EXIT_USAGE 2  /* bad arguments, or /dev/kvm missing or unusable */
+#define VMM_EXIT_RESET 36 /* the watchdog asked for a reset (crosvm's status) */
+
+#define VMM_MAX_CPUS    64
+#define VMM_MAX_ACTIONS 64
+
+enum vmm_action_kind { VMM_ACT_HANG, VMM_ACT_PAUSE, VMM_ACT_RESUME };
+
+/* Something the host does to one vCPU at a chosen time. */
+struct vmm_action {
+    enum vmm_action_kind kind;
+    uint32_t cpu;
+    int64_t at_ns;       /* since the start of the run */
+    bool irqs_on;        /* VMM_ACT_HANG: spin with interrupts enabled */
+    int64_t duration_ns; /* VMM_ACT_PAUSE: for the message */
+};
+
+struct vmm_options {
+    uint32_t cpus;
+    int64_t run_ns;
+    uint32_t freq;
+    uint32_t timeout;
+    enum vmwdt_clock clock;
+    const char *plugin_path; /* NULL: the loader's default */
+    const char *record_path; /* NULL: no trace */
+    struct vmm_action actions[VMM_MAX_ACTIONS]; /* sorted by time */
+    unsigned action_count;
+};
+
+/*
+ * Parses the command line into o. Returns 0, -1 after --help (printed), or VMM_EXIT_USAGE
+ * after a message and the usage on stderr.
+ */
+int vmm_cli_parse(int argc, char **argv, struct vmm_options *o);
+
+/* The name of a clock as the command line spells it. */
+const char *vmm_cli_clock_name(enum vmwdt_clock c);
+
+#endif /* VMM_OPTIONS_H */
