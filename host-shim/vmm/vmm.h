@@ -36,6 +36,12 @@ struct vmm_guest_ops {
     bool (*wake)(struct vmm_vcpu *v);
     /* With vm->lock held: --hang on this vCPU, due now (the caller kicks the vCPU). */
     void (*hang)(struct vmm_vcpu *v, bool irqs_on);
+    /*
+     * A restored vCPU's TSC moved by delta ticks more than the guest saw pass (KVM could not
+     * put it back): moves the guest's own TSC deadlines by as much. Called from the main
+     * thread while the vCPU is parked.
+     */
+    void (*tsc_moved)(struct vmm_vcpu *v, int64_t delta);
 };
 
 /* Figures for the summary, written by the vCPU thread before it ends. */
@@ -94,6 +100,12 @@ struct vmm {
     struct vmwdt_plugin *plugin;
     vmwdt *dev;
     struct vmm_trace *trace; /* NULL without --record */
+
+    /* Checkpoints (vmm_checkpoint.c, vmm_migrate.c); only the main thread touches these. */
+    int64_t resume_after_ns; /* a --migrate-at destination: actions up to this time are past */
+    bool handed_off;         /* the run goes on in another process (saved or migrated) */
+    int handoff_status;      /* then this process's exit status (saved: 0) */
+    pid_t handoff_pid;       /* migrated: the destination process, waited for at the end */
 };
 
 #endif /* VMM_H */

@@ -283,7 +283,7 @@ int vmm_ckpt_read(int fd, uint32_t want_cpus, struct vmm_ckpt *out, char *err, s
     struct vmm_ckpt c;
     memset(&c, 0, sizeof(c));
     memset(out, 0, sizeof(*out));
-    uint32_t sections;
+    uint32_t sections = 0;
     if (read_header(&r, want_cpus, &c.hdr, &sections) < 0 || read_body(&r, &c, sections) < 0) {
         vmm_ckpt_free(&c);
         return -1;

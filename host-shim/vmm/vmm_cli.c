@@ -37,10 +37,17 @@ static void usage(FILE *f)
             "                           the watchdog's guest clock (default auto)\n"
             "  --plugin PATH            the plugin to load (default: the loader's default)\n"
             "  --record TRACE.jsonl     write the run as a vmwdt-replay trace\n"
+            "  --save-at S --save FILE  at S seconds, write a checkpoint of the VM to FILE\n"
+            "                           and end the run (exit 0)\n"
+            "  --restore FILE           resume a checkpoint in this process; --seconds counts\n"
+            "                           from the restore, --cpus, --freq, --timeout come from\n"
+            "                           FILE (and must match it if given)\n"
+            "  --migrate-at S           at S seconds, carry the run on in a new vmwdt-vmm\n"
+            "                           process and exit with its status; repeatable\n"
             "  --help                   this text\n"
             "\n"
             "Exit status: 0 the run ended, 36 the watchdog requested a reset, 2 bad arguments\n"
-            "or KVM unusable, 1 any other error. SIGINT and SIGTERM end the run early, with\n"
+            "KVM unusable or a refused checkpoint, 1 any other error. SIGINT and SIGTERM end the run early, with\n"
             "its summary and a complete trace; then the VMM ends by that signal.\n"
             "Environment: VMWDT_PLUGIN (the default plugin), VMWDT_KVM_DEVICE (default /dev/kvm).\n",
             VMM_MAX_CPUS);
@@ -178,17 +185,50 @@ static int compare_actions(const void *a, const void *b)
     return (x->at_ns > y->at_ns) - (x->at_ns < y->at_ns);
 }
 
+/* --save-at S and --migrate-at S: a time on the timeline, like --hang's. */
+static int parse_checkpoint_at(struct vmm_options *o, const char *name, const char *arg,
+                               enum vmm_action_kind kind)
+{
+    int64_t at;
+    if (!parse_seconds(arg, '\0', &at, NULL))
+        return bad_arg("%s %s: expected decimal seconds", name, arg);
+    struct vmm_action *a = new_action(o);
+    if (!a)
+        return bad_arg("too many timed options (at most %d)", VMM_MAX_ACTIONS);
+    *a = (struct vmm_action){.kind = kind, .at_ns = at};
+    return 0;
+}
+
+/* The checkpoint options' rules: --save-at with --save, one --save-at, no stream twice. */
+static int check_checkpoint_options(const struct vmm_options *o)
+{
+    unsigned saves = 0;
+    for (unsigned i = 0; i < o->action_count; i++)
+        saves += o->actions[i].kind == VMM_ACT_SAVE;
+    if (saves > 1)
+        return bad_arg("--save-at may be given once");
+    if ((saves == 1) != (o->save_path != NULL))
+        return bad_arg("--save-at and --save go together");
+    if (o->restore_path && o->migrate_fd >= 0)
+        return bad_arg("--restore and --migrate-fd exclude each other");
+    return 0;
+}
+
 /* Checks what single options cannot: required options, ranges that depend on each other. */
 static int check_options(struct vmm_options *o, bool have_cpus, bool have_seconds)
 {
-    if (!have_cpus || !have_seconds)
+    int rc = check_checkpoint_options(o);
+    if (rc != 0)
+        return rc;
+    /* A restored VM's vCPU count comes from its checkpoint, checked once that is read. */
+    if ((!have_cpus && !o->restore_path) || !have_seconds)
         return bad_arg("--cpus and --seconds are required");
     if (o->run_ns <= 0)
         return bad_arg("--seconds must be more than 0");
     if ((uint64_t)o->freq * o->timeout > UINT32_MAX)
         return bad_arg("--freq times --timeout must fit in 32 bits (LOAD_CNT)");
     for (unsigned i = 0; i < o->action_count; i++) {
-        if (o->actions[i].cpu >= o->cpus)
+        if (have_cpus && o->actions[i].cpu >= o->cpus)
             return bad_arg("vCPU %u does not exist (--cpus %u)", o->actions[i].cpu, o->cpus);
     }
     qsort(o->actions, o->action_count, sizeof(o->actions[0]), compare_actions);
@@ -198,7 +238,7 @@ static int check_options(struct vmm_options *o, bool have_cpus, bool have_second
 int vmm_cli_parse(int argc, char **argv, struct vmm_options *o)
 {
     enum { O_CPUS = 256, O_SECONDS, O_FREQ, O_TIMEOUT, O_HANG, O_PAUSE, O_CLOCK, O_PLUGIN,
-           O_RECORD, O_HELP };
+           O_RECORD, O_HELP, O_SAVE_AT, O_SAVE, O_RESTORE, O_MIGRATE_AT, O_MIGRATE_FD };
     static const struct option longopts[] = {
         {"cpus", required_argument, NULL, O_CPUS},
         {"seconds", required_argument, NULL, O_SECONDS},
@@ -210,9 +250,16 @@ int vmm_cli_parse(int argc, char **argv, struct vmm_options *o)
         {"plugin", required_argument, NULL, O_PLUGIN},
         {"record", required_argument, NULL, O_RECORD},
         {"help", no_argument, NULL, O_HELP},
+        {"save-at", required_argument, NULL, O_SAVE_AT},
+        {"save", required_argument, NULL, O_SAVE},
+        {"restore", required_argument, NULL, O_RESTORE},
+        {"migrate-at", required_argument, NULL, O_MIGRATE_AT},
+        /* Internal: the destination of --migrate-at reads its checkpoint from this fd. */
+        {"migrate-fd", required_argument, NULL, O_MIGRATE_FD},
         {NULL, 0, NULL, 0},
     };
-    *o = (struct vmm_options){.freq = 10, .timeout = 8, .clock = VMWDT_CLOCK_AUTO};
+    *o = (struct vmm_options){.freq = 10, .timeout = 8, .clock = VMWDT_CLOCK_AUTO,
+                              .migrate_fd = -1, .argc = argc, .argv = argv};
     bool have_cpus = false, have_seconds = false;
     opterr = 0;
     int c, rc = 0;
@@ -230,24 +277,40 @@ int vmm_cli_parse(int argc, char **argv, struct vmm_options *o)
                              MAX_RUN_SECONDS);
             break;
         case O_FREQ:
+            o->have_freq = true;
             if (!parse_u32(optarg, 1, UINT32_MAX, &o->freq))
                 rc = bad_arg("--freq %s: expected 1..4294967295", optarg);
             break;
         case O_TIMEOUT:
+            o->have_timeout = true;
             if (!parse_u32(optarg, 1, MAX_TIMEOUT, &o->timeout))
                 rc = bad_arg("--timeout %s: expected 1..%d seconds", optarg, MAX_TIMEOUT);
             break;
         case O_HANG: rc = parse_hang(o, optarg); break;
         case O_PAUSE: rc = parse_pause(o, optarg); break;
-        case O_CLOCK: rc = parse_clock(o, optarg); break;
+        case O_CLOCK: o->have_clock = true; rc = parse_clock(o, optarg); break;
         case O_PLUGIN: o->plugin_path = optarg; break;
         case O_RECORD: o->record_path = optarg; break;
         case O_HELP: usage(stdout); return -1;
+        case O_SAVE_AT: rc = parse_checkpoint_at(o, "--save-at", optarg, VMM_ACT_SAVE); break;
+        case O_SAVE: o->save_path = optarg; break;
+        case O_RESTORE: o->restore_path = optarg; break;
+        case O_MIGRATE_AT:
+            rc = parse_checkpoint_at(o, "--migrate-at", optarg, VMM_ACT_MIGRATE);
+            break;
+        case O_MIGRATE_FD: {
+            uint32_t fd;
+            if (!parse_u32(optarg, 3, 1 << 20, &fd))
+                rc = bad_arg("--migrate-fd %s: expected a file descriptor", optarg);
+            o->migrate_fd = (int)fd;
+            break;
+        }
         default:
             rc = bad_arg("unknown or incomplete option '%s'", argv[optind - 1]);
             break;
         }
     }
+    o->have_cpus = have_cpus;
     if (rc == 0 && optind < argc)
         rc = bad_arg("unexpected argument '%s'", argv[optind]);
     return rc ? rc : check_options(o, have_cpus, have_seconds);

@@ -13,7 +13,9 @@
 #include <time.h>
 
 #include "vmm.h"
+#include "vmm_checkpoint.h"
 #include "vmm_kvm.h"
+#include "vmm_migrate.h"
 #include "vmm_output.h"
 #include "vmm_realmode.h"
 #include "vmm_stats.h"
@@ -40,8 +42,27 @@ static void apply_action(struct vmm *vm, const struct vmm_action *a)
         vmm_event(a->cpu, "resumed");
         v->paused = false;
         break;
+    case VMM_ACT_SAVE:
+    case VMM_ACT_MIGRATE:
+        /* The caller runs these without the lock. */
+        return;
     }
     vmm_vcpu_kick(v);
+}
+
+/* --save-at and --migrate-at: the VM stops, and may go on here or elsewhere. */
+static void apply_checkpoint(struct vmm *vm, const struct vmm_action *a)
+{
+    int rc = 0;
+    if (a->kind == VMM_ACT_SAVE)
+        rc = vmm_migrate_save(vm);
+    else
+        vmm_migrate_out(vm);
+    if (rc != 0) {
+        pthread_mutex_lock(&vm->lock);
+        vm->failed = 1;
+        pthread_mutex_unlock(&vm->lock);
+    }
 }
 
 /*
@@ -51,11 +72,22 @@ static void apply_action(struct vmm *vm, const struct vmm_action *a)
 static void run_timeline(struct vmm *vm)
 {
     unsigned next = 0;
+    /* A migrated run goes on from its checkpoint: what came before it is done. */
+    while (next < vm->opt.action_count && vm->opt.actions[next].at_ns <= vm->resume_after_ns &&
+           vm->resume_after_ns > 0)
+        next++;
     pthread_mutex_lock(&vm->lock);
-    while (vm->reset_cpu < 0 && !vm->failed && !vm->stop_signal) {
+    while (vm->reset_cpu < 0 && !vm->failed && !vm->stop_signal && !vm->handed_off) {
         int64_t now = vmm_elapsed_ns();
         if (next < vm->opt.action_count && vm->opt.actions[next].at_ns <= now) {
-            apply_action(vm, &vm->opt.actions[next++]);
+            const struct vmm_action *a = &vm->opt.actions[next++];
+            if (a->kind == VMM_ACT_SAVE || a->kind == VMM_ACT_MIGRATE) {
+                pthread_mutex_unlock(&vm->lock);
+                apply_checkpoint(vm, a);
+                pthread_mutex_lock(&vm->lock);
+            } else {
+                apply_action(vm, a);
+            }
             continue;
         }
         if (now >= vm->opt.run_ns)
@@ -120,13 +152,14 @@ static void die_by_signal(int sig)
 /* ---- the run ---- */
 
 /* The VM and its guest, up to the moment the vCPUs may start. */
-static int create_vm(struct vmm *vm)
+static int create_vm(struct vmm *vm, bool restoring)
 {
     char err[256] = "";
     int rc = vmm_kvm_open(vm, err, sizeof(err));
+    /* A restored guest gets its RAM and registers from the checkpoint instead of booting. */
     if (rc == 0 && (vmm_realmode_create(vm, err, sizeof(err)) < 0 ||
                     vmm_kvm_create_vcpus(vm, err, sizeof(err)) < 0 ||
-                    vmm_realmode_boot(vm, err, sizeof(err)) < 0))
+                    (!restoring && vmm_realmode_boot(vm, err, sizeof(err)) < 0)))
         rc = VMM_EXIT_ERROR;
     if (rc == 0 && vmm_vcpu_init() < 0) {
         snprintf(err, sizeof(err), "cannot install the vCPU kick handler: %s", strerror(errno));
@@ -166,23 +199,67 @@ static int run_status(struct vmm *vm)
     return status;
 }
 
+/*
+ * A run from a checkpoint (--restore, or the destination of --migrate-at): the empty VM and
+ * device first, then the checkpoint, read and validated whole before any of it is loaded.
+ * Ends with the vCPUs running; 0 or an exit status.
+ */
+static int restore_vm(struct vmm *vm)
+{
+    struct vmm_ckpt c;
+    struct vmm_migrate_times t = {.read_ns = vmm_now_ns()};
+    bool from_file = vm->opt.restore_path != NULL;
+    int rc = from_file ? vmm_migrate_read(vm, &c) : 0;
+    if (rc == 0)
+        rc = create_vm(vm, true);
+    if (rc == 0)
+        rc = vmm_watchdog_open(vm);
+    if (rc == 0 && !from_file)
+        rc = vmm_migrate_read(vm, &c);
+    if (rc != 0)
+        return rc;
+    /* A migrated run keeps the source's timeline; a restored one starts its own now. */
+    int64_t start = from_file ? vmm_now_ns() : c.clock.run_start_ns;
+    vmm_output_set_start(start);
+    vm->resume_after_ns = from_file ? 0 : c.clock.run_elapsed_ns;
+    char err[512] = "";
+    if (vmm_checkpoint_load(vm, &c, &t.restore_ns, err, sizeof(err)) < 0) {
+        fprintf(stderr, "vmwdt-vmm: checkpoint %s refused: %s\n",
+                from_file ? vm->opt.restore_path : "stream", err);
+        vmm_ckpt_free(&c);
+        return VMM_EXIT_USAGE;
+    }
+    rc = from_file ? 0 : vmm_migrate_accept(vm);
+    if (rc == 0 && vmm_checkpoint_trace(vm, &c, start, err, sizeof(err)) < 0) {
+        fprintf(stderr, "vmwdt-vmm: %s\n", err);
+        rc = from_file ? VMM_EXIT_USAGE : VMM_EXIT_ERROR;
+    }
+    if (rc == 0 && vmm_checkpoint_start(vm, &c, &t.tsc_leap, &t.resumed_ns, &t.wake_ns) == 0)
+        vmm_migrate_report(vm, &c, &t);
+    vmm_ckpt_free(&c);
+    return rc;
+}
+
 static int run_vm(struct vmm *vm)
 {
+    bool restoring = vm->opt.restore_path || vm->opt.migrate_fd >= 0;
     vmm_output_set_start(vmm_now_ns());
-    int rc = create_vm(vm);
-    if (rc == 0)
+    int rc = restoring ? restore_vm(vm) : create_vm(vm, false);
+    if (rc == 0 && !restoring)
         rc = vmm_watchdog_open(vm);
     if (rc != 0)
         return rc;
-    vmm_output_set_start(vmm_now_ns());
-    rc = open_trace(vm);
-    if (rc != 0)
-        return rc;
+    if (!restoring) {
+        vmm_output_set_start(vmm_now_ns());
+        rc = open_trace(vm);
+        if (rc != 0)
+            return rc;
+    }
     vmm_note("%u vCPUs, %.3f s, freq %u Hz, timeout %u s, clock %s, TSC %u kHz, plugin %s",
              vm->opt.cpus, (double)vm->opt.run_ns / VMM_NS_PER_S, vm->opt.freq,
              vm->opt.timeout, vmm_cli_clock_name(vm->opt.clock), vm->tsc_khz,
              vmwdt_plugin_path(vm->plugin));
-    if (vmm_vcpu_start_all(vm) == 0)
+    if (restoring || vmm_vcpu_start_all(vm) == 0)
         run_timeline(vm);
     /*
      * Stop the countdowns while the vCPU threads still exist: the plugin reads their clocks
@@ -190,6 +267,13 @@ static int run_vm(struct vmm *vm)
      */
     vmwdt_plugin_sleep(vm->plugin, vm->dev);
     vmm_vcpu_stop_all(vm);
+    if (vm->handed_off && vm->handoff_pid > 0) {
+        /* The destination carries the run and its trace on and prints how it ends. */
+        vmm_trace_abandon(vm->trace);
+        vm->trace = NULL;
+        vmm_stats_print(vm);
+        return VMM_EXIT_OK;
+    }
     int status = run_status(vm);
     if (vm->trace && vmm_trace_close(vm->trace) < 0) {
         fprintf(stderr, "vmwdt-vmm: writing %s failed\n", vm->opt.record_path);
@@ -235,6 +319,8 @@ int main(int argc, char **argv)
     if (vm.trace)
         vmm_trace_close(vm.trace);
     vmm_kvm_close(&vm);
+    if (vm.handed_off && vm.handoff_pid > 0)
+        status = vmm_migrate_wait(&vm);
     /* Not pthread_cancel(): a signal ends sigwait() without unwinding the thread's stack. */
     if (have_sig_thread) {
         pthread_mutex_lock(&vm.lock);

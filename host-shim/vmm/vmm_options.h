@@ -18,7 +18,11 @@
 #define VMM_MAX_CPUS    64
 #define VMM_MAX_ACTIONS 64
 
-enum vmm_action_kind { VMM_ACT_HANG, VMM_ACT_PAUSE, VMM_ACT_RESUME };
+enum vmm_action_kind {
+    VMM_ACT_HANG, VMM_ACT_PAUSE, VMM_ACT_RESUME,
+    VMM_ACT_SAVE,    /* --save-at: checkpoint to opt.save_path and end the run */
+    VMM_ACT_MIGRATE, /* --migrate-at: carry the run on in a new process */
+};
 
 /* Something the host does to one vCPU at a chosen time. */
 struct vmm_action {
@@ -39,6 +43,14 @@ struct vmm_options {
     const char *record_path; /* NULL: no trace */
     struct vmm_action actions[VMM_MAX_ACTIONS]; /* sorted by time */
     unsigned action_count;
+
+    /* Checkpoints (vmm_checkpoint.c, vmm_migrate.c). */
+    const char *save_path;    /* --save */
+    const char *restore_path; /* --restore */
+    int migrate_fd;           /* the hidden --migrate-fd: the stream from a migrating source */
+    bool have_cpus, have_freq, have_timeout, have_clock; /* given on the command line */
+    int argc;                 /* the command line, for the destination of --migrate-at */
+    char **argv;
 };
 
 /*

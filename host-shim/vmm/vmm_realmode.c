@@ -112,12 +112,23 @@ static void rm_hang(struct vmm_vcpu *v, bool irqs_on)
     __atomic_store_n(command_of(v), command, __ATOMIC_RELEASE);
 }
 
+/* The guest's next pet is a TSC value in its per-CPU area: it moves with the TSC. */
+static void rm_tsc_moved(struct vmm_vcpu *v, int64_t delta)
+{
+    uint64_t area = VMM_PERCPU_BASE + (uint64_t)v->index * VMM_PERCPU_SIZE;
+    uint64_t next;
+    memcpy(&next, v->vm->ram + area + VMM_PC_NEXT, sizeof(next));
+    next += (uint64_t)delta;
+    memcpy(v->vm->ram + area + VMM_PC_NEXT, &next, sizeof(next));
+}
+
 static const struct vmm_guest_ops realmode_ops = {
     .mmio = rm_mmio,
     .pio = rm_pio,
     .before_run = rm_before_run,
     .wake = rm_wake,
     .hang = rm_hang,
+    .tsc_moved = rm_tsc_moved,
 };
 
 /* Guest RAM: [0, WDT_BASE) and [AUX_BASE + AUX_SIZE, RAM_SIZE); the devices sit in the hole. */

@@ -126,3 +126,64 @@ int vmm_trace_close(struct vmm_trace *tr)
     free(tr);
     return err ? -err : 0;
 }
+
+/* ---- a trace across a checkpoint ---- */
+
+void vmm_trace_op(struct vmm_trace *tr, const char *op)
+{
+    record_begin(tr, op);
+    if (strcmp(op, "restore") == 0)
+        fputs(", \"fresh\": true", tr->f);
+    record_end(tr);
+}
+
+int vmm_trace_position(struct vmm_trace *tr, int64_t *last_t, uint64_t *length)
+{
+    pthread_mutex_lock(&tr->lock);
+    int rc = fflush(tr->f) == 0 && !tr->error ? 0 : -1;
+    long pos = ftell(tr->f);
+    *last_t = tr->last_t;
+    *length = pos > 0 ? (uint64_t)pos : 0;
+    pthread_mutex_unlock(&tr->lock);
+    return rc == 0 && pos > 0 ? 0 : -1;
+}
+
+void vmm_trace_abandon(struct vmm_trace *tr)
+{
+    if (!tr)
+        return;
+    fclose(tr->f);
+    pthread_mutex_destroy(&tr->lock);
+    free(tr);
+}
+
+struct vmm_trace *vmm_trace_continue(const char *path, uint32_t cpus, int64_t start_ns,
+                                     int64_t last_t, const char *prefix, size_t prefix_len,
+                                     uint64_t in_place_length)
+{
+    struct vmm_trace *tr = calloc(1, sizeof(*tr));
+    if (!tr)
+        return NULL;
+    tr->f = fopen(path, prefix ? "we" : "ae");
+    if (!tr->f) {
+        int saved = errno;
+        free(tr);
+        errno = saved;
+        return NULL;
+    }
+    /* Appending: the file must be exactly what the source left, or the records would not
+     * follow on from its last one. */
+    long size = prefix ? 0 : (fseek(tr->f, 0, SEEK_END), ftell(tr->f));
+    if ((prefix && fwrite(prefix, 1, prefix_len, tr->f) != prefix_len) ||
+        (!prefix && (size < 0 || (uint64_t)size != in_place_length))) {
+        fclose(tr->f);
+        free(tr);
+        errno = prefix ? EIO : ESTALE;
+        return NULL;
+    }
+    pthread_mutex_init(&tr->lock, NULL);
+    tr->cpus = cpus;
+    tr->start_ns = start_ns;
+    tr->last_t = last_t;
+    return tr;
+}
