@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -171,6 +172,39 @@ static void refused(struct vmm *vm, pid_t pid, bool stopped, const char *why)
              how, why);
 }
 
+/*
+ * Writes the stream to the destination. $VMWDT_MIGRATE_CORRUPT=N (fault injection for the
+ * tests) flips byte N of it on the way, so that the destination's refusal can be shown.
+ */
+static int send_checkpoint(int fd, const struct vmm_ckpt *c, char *err, size_t errlen)
+{
+    const char *corrupt = getenv("VMWDT_MIGRATE_CORRUPT");
+    if (!corrupt || !*corrupt)
+        return vmm_ckpt_write(fd, c, err, errlen);
+    int mem = memfd_create("vmwdt-ckpt", MFD_CLOEXEC);
+    int rc = mem < 0 ? -errno : vmm_ckpt_write(mem, c, err, errlen);
+    off_t size = rc == 0 ? lseek(mem, 0, SEEK_CUR) : 0;
+    uint8_t *buf = rc == 0 ? malloc((size_t)size) : NULL;
+    if (buf && pread(mem, buf, (size_t)size, 0) == size) {
+        unsigned long at = strtoul(corrupt, NULL, 10);
+        if (at < (unsigned long)size)
+            buf[at] ^= 0x01;
+        for (off_t done = 0; done < size && rc == 0;) {
+            ssize_t n = send(fd, buf + done, (size_t)(size - done), MSG_NOSIGNAL);
+            rc = n > 0 ? 0 : -EPIPE;
+            done += n > 0 ? n : 0;
+        }
+    } else if (rc == 0) {
+        rc = -ENOMEM;
+    }
+    free(buf);
+    if (mem >= 0)
+        close(mem);
+    if (rc < 0 && !err[0])
+        snprintf(err, errlen, "sending the checkpoint failed: %s", strerror(-rc));
+    return rc;
+}
+
 void vmm_migrate_out(struct vmm *vm)
 {
     int sv[2];
@@ -200,7 +234,7 @@ void vmm_migrate_out(struct vmm *vm)
         refused(vm, pid, true, err);
         return;
     }
-    int rc = vmm_ckpt_write(sv[0], &c, err, sizeof(err));
+    int rc = send_checkpoint(sv[0], &c, err, sizeof(err));
     vmm_checkpoint_release(&c);
     int ack = rc == 0 ? read_byte(sv[0]) : -1;
     close(sv[0]);
