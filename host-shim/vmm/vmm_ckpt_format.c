@@ -15,6 +15,9 @@
 #include "vmm_ckpt_wire.h"
 #include "vmm_crc32.h"
 
+/* The vCPU section is this record byte for byte: its size is part of format version 1. */
+_Static_assert(sizeof(struct vmm_ckpt_vcpu) == 6080, "the vCPU record changed: bump VMM_CKPT_VERSION");
+
 void vmm_ckpt_section_name(uint32_t type, uint32_t index, char *buf, size_t len)
 {
     switch (type) {
