@@ -14,6 +14,7 @@
 
 #include "vmm.h"
 #include "vmm_kvm.h"
+#include "vmm_linux.h"
 #include "vmm_output.h"
 #include "vmm_realmode.h"
 #include "vmm_stats.h"
@@ -26,6 +27,9 @@
 static void apply_action(struct vmm *vm, const struct vmm_action *a)
 {
     struct vmm_vcpu *v = &vm->vcpus[a->cpu];
+    /* A Linux guest hangs and offlines its CPUs itself (its command line says when). */
+    if (vm->opt.kernel && (a->kind == VMM_ACT_HANG || a->kind == VMM_ACT_OFFLINE))
+        return;
     switch (a->kind) {
     case VMM_ACT_HANG:
         vmm_event(a->cpu, "hang with interrupts %s", a->irqs_on ? "enabled" : "disabled");
@@ -39,6 +43,8 @@ static void apply_action(struct vmm *vm, const struct vmm_action *a)
     case VMM_ACT_RESUME:
         vmm_event(a->cpu, "resumed");
         v->paused = false;
+        break;
+    case VMM_ACT_OFFLINE:
         break;
     }
     vmm_vcpu_kick(v);
@@ -123,10 +129,13 @@ static void die_by_signal(int sig)
 static int create_vm(struct vmm *vm)
 {
     char err[256] = "";
+    bool lx = vm->opt.kernel != NULL;
     int rc = vmm_kvm_open(vm, err, sizeof(err));
-    if (rc == 0 && (vmm_realmode_create(vm, err, sizeof(err)) < 0 ||
+    if (rc == 0 && ((lx ? vmm_linux_create(vm, err, sizeof(err))
+                        : vmm_realmode_create(vm, err, sizeof(err))) < 0 ||
                     vmm_kvm_create_vcpus(vm, err, sizeof(err)) < 0 ||
-                    vmm_realmode_boot(vm, err, sizeof(err)) < 0))
+                    (lx ? vmm_linux_boot(vm, err, sizeof(err))
+                        : vmm_realmode_boot(vm, err, sizeof(err))) < 0))
         rc = VMM_EXIT_ERROR;
     if (rc == 0 && vmm_vcpu_init() < 0) {
         snprintf(err, sizeof(err), "cannot install the vCPU kick handler: %s", strerror(errno));
@@ -182,6 +191,8 @@ static int run_vm(struct vmm *vm)
              vm->opt.cpus, (double)vm->opt.run_ns / VMM_NS_PER_S, vm->opt.freq,
              vm->opt.timeout, vmm_cli_clock_name(vm->opt.clock), vm->tsc_khz,
              vmwdt_plugin_path(vm->plugin));
+    if (vm->opt.kernel)
+        vmm_note("Linux %s, command line: %s", vm->opt.kernel, vmm_linux_cmdline(vm));
     if (vmm_vcpu_start_all(vm) == 0)
         run_timeline(vm);
     /*
@@ -190,6 +201,8 @@ static int run_vm(struct vmm *vm)
      */
     vmwdt_plugin_sleep(vm->plugin, vm->dev);
     vmm_vcpu_stop_all(vm);
+    if (vm->opt.kernel)
+        vmm_linux_close(vm);
     int status = run_status(vm);
     if (vm->trace && vmm_trace_close(vm->trace) < 0) {
         fprintf(stderr, "vmwdt-vmm: writing %s failed\n", vm->opt.record_path);
@@ -234,6 +247,8 @@ int main(int argc, char **argv)
     vmwdt_plugin_close(vm.plugin);
     if (vm.trace)
         vmm_trace_close(vm.trace);
+    if (vm.opt.kernel)
+        vmm_linux_close(&vm);
     vmm_kvm_close(&vm);
     /* Not pthread_cancel(): a signal ends sigwait() without unwinding the thread's stack. */
     if (have_sig_thread) {

@@ -18,7 +18,11 @@
 #define VMM_MAX_CPUS    64
 #define VMM_MAX_ACTIONS 64
 
-enum vmm_action_kind { VMM_ACT_HANG, VMM_ACT_PAUSE, VMM_ACT_RESUME };
+/*
+ * With --kernel, VMM_ACT_HANG and VMM_ACT_OFFLINE are done by the guest itself: they become
+ * words of its command line, and the host's timeline skips them.
+ */
+enum vmm_action_kind { VMM_ACT_HANG, VMM_ACT_PAUSE, VMM_ACT_RESUME, VMM_ACT_OFFLINE };
 
 /* Something the host does to one vCPU at a chosen time. */
 struct vmm_action {
@@ -37,6 +41,10 @@ struct vmm_options {
     enum vmwdt_clock clock;
     const char *plugin_path; /* NULL: the loader's default */
     const char *record_path; /* NULL: no trace */
+    const char *kernel;      /* --kernel: a Linux bzImage; NULL: the built-in real-mode guest */
+    const char *initrd;
+    const char *append;      /* words added to the guest's command line */
+    const char *system_map;  /* NULL: System.map beside the kernel, if there is one */
     struct vmm_action actions[VMM_MAX_ACTIONS]; /* sorted by time */
     unsigned action_count;
 };
