@@ -80,6 +80,7 @@ struct vmm {
     uint8_t *ram;        /* guest-physical 0 .. ram_size, mapped in slots by the guest set-up */
     uint64_t ram_size;
     uint32_t tsc_khz;
+    bool irqchip;        /* the in-kernel PIC, IOAPIC, LAPICs and PIT exist */
     struct vmm_vcpu *vcpus;
     uint64_t wdt_base;   /* the watchdog's guest-physical range; every access goes to the plugin */
     uint64_t wdt_size;

@@ -37,6 +37,13 @@ static void usage(FILE *f)
             "                           the watchdog's guest clock (default auto)\n"
             "  --plugin PATH            the plugin to load (default: the loader's default)\n"
             "  --record TRACE.jsonl     write the run as a vmwdt-replay trace\n"
+            "  --kernel BZIMAGE         boot this Linux kernel instead of the built-in guest;\n"
+            "                           --hang is then a hard lockup (irqs-off) done by the guest\n"
+            "  --initrd CPIO            its initramfs\n"
+            "  --append CMDLINE         words added to its command line\n"
+            "  --system-map PATH        its System.map, to name where a vCPU stalled (default:\n"
+            "                           System.map beside the kernel)\n"
+            "  --offline CPU@SECONDS    the guest takes that CPU offline then; repeatable\n"
             "  --save-at S --save FILE  at S seconds, write a checkpoint of the VM to FILE\n"
             "                           and end the run (exit 0)\n"
             "  --restore FILE           resume a checkpoint in this process; --seconds counts\n"
@@ -162,6 +169,21 @@ static int parse_pause(struct vmm_options *o, const char *arg)
     return 0;
 }
 
+static int parse_offline(struct vmm_options *o, const char *arg)
+{
+    uint32_t cpu;
+    const char *rest;
+    int64_t at;
+    if (!parse_cpu_at(arg, &cpu, &rest) || !parse_seconds(rest, '\0', &at, NULL))
+        return bad_arg("--offline %s: expected CPU@SECONDS", arg);
+    struct vmm_action *a = new_action(o);
+    if (!a)
+        return bad_arg("too many --hang, --pause and --offline options (at most %d)",
+                       VMM_MAX_ACTIONS / 2);
+    *a = (struct vmm_action){.kind = VMM_ACT_OFFLINE, .cpu = cpu, .at_ns = at};
+    return 0;
+}
+
 static int parse_clock(struct vmm_options *o, const char *arg)
 {
     static const struct { const char *name; enum vmwdt_clock clock; } clocks[] = {
@@ -211,6 +233,14 @@ static int check_checkpoint_options(const struct vmm_options *o)
         return bad_arg("--save-at and --save go together");
     if (o->restore_path && o->migrate_fd >= 0)
         return bad_arg("--restore and --migrate-fd exclude each other");
+    bool migrates = false;
+    for (unsigned i = 0; i < o->action_count; i++)
+        migrates |= o->actions[i].kind == VMM_ACT_MIGRATE;
+    /* A Linux guest's in-kernel irqchip, PIT and kvmclock are not in the checkpoint. */
+    if (o->kernel && (saves || migrates || o->restore_path || o->migrate_fd >= 0))
+        return bad_arg("--kernel: checkpoints and migration cover the built-in guest only (a "
+                       "Linux guest's in-kernel interrupt controller, PIT and kvmclock state "
+                       "are not carried)");
     return 0;
 }
 
@@ -227,9 +257,17 @@ static int check_options(struct vmm_options *o, bool have_cpus, bool have_second
         return bad_arg("--seconds must be more than 0");
     if ((uint64_t)o->freq * o->timeout > UINT32_MAX)
         return bad_arg("--freq times --timeout must fit in 32 bits (LOAD_CNT)");
+    if (!o->kernel && (o->initrd || o->append || o->system_map))
+        return bad_arg("--initrd, --append and --system-map need --kernel");
     for (unsigned i = 0; i < o->action_count; i++) {
-        if (have_cpus && o->actions[i].cpu >= o->cpus)
-            return bad_arg("vCPU %u does not exist (--cpus %u)", o->actions[i].cpu, o->cpus);
+        const struct vmm_action *a = &o->actions[i];
+        if (have_cpus && a->cpu >= o->cpus)
+            return bad_arg("vCPU %u does not exist (--cpus %u)", a->cpu, o->cpus);
+        if (a->kind == VMM_ACT_OFFLINE && !o->kernel)
+            return bad_arg("--offline needs --kernel");
+        if (a->kind == VMM_ACT_HANG && a->irqs_on && o->kernel)
+            return bad_arg("--hang %u@...:irqs-on: a Linux guest hangs with interrupts off only "
+                           "(a hard lockup)", a->cpu);
     }
     qsort(o->actions, o->action_count, sizeof(o->actions[0]), compare_actions);
     return 0;
@@ -238,7 +276,8 @@ static int check_options(struct vmm_options *o, bool have_cpus, bool have_second
 int vmm_cli_parse(int argc, char **argv, struct vmm_options *o)
 {
     enum { O_CPUS = 256, O_SECONDS, O_FREQ, O_TIMEOUT, O_HANG, O_PAUSE, O_CLOCK, O_PLUGIN,
-           O_RECORD, O_HELP, O_SAVE_AT, O_SAVE, O_RESTORE, O_MIGRATE_AT, O_MIGRATE_FD };
+           O_RECORD, O_KERNEL, O_INITRD, O_APPEND, O_SYSTEM_MAP, O_OFFLINE, O_HELP, O_SAVE_AT,
+           O_SAVE, O_RESTORE, O_MIGRATE_AT, O_MIGRATE_FD };
     static const struct option longopts[] = {
         {"cpus", required_argument, NULL, O_CPUS},
         {"seconds", required_argument, NULL, O_SECONDS},
@@ -249,6 +288,11 @@ int vmm_cli_parse(int argc, char **argv, struct vmm_options *o)
         {"clock", required_argument, NULL, O_CLOCK},
         {"plugin", required_argument, NULL, O_PLUGIN},
         {"record", required_argument, NULL, O_RECORD},
+        {"kernel", required_argument, NULL, O_KERNEL},
+        {"initrd", required_argument, NULL, O_INITRD},
+        {"append", required_argument, NULL, O_APPEND},
+        {"system-map", required_argument, NULL, O_SYSTEM_MAP},
+        {"offline", required_argument, NULL, O_OFFLINE},
         {"help", no_argument, NULL, O_HELP},
         {"save-at", required_argument, NULL, O_SAVE_AT},
         {"save", required_argument, NULL, O_SAVE},
@@ -291,6 +335,11 @@ int vmm_cli_parse(int argc, char **argv, struct vmm_options *o)
         case O_CLOCK: o->have_clock = true; rc = parse_clock(o, optarg); break;
         case O_PLUGIN: o->plugin_path = optarg; break;
         case O_RECORD: o->record_path = optarg; break;
+        case O_KERNEL: o->kernel = optarg; break;
+        case O_INITRD: o->initrd = optarg; break;
+        case O_APPEND: o->append = optarg; break;
+        case O_SYSTEM_MAP: o->system_map = optarg; break;
+        case O_OFFLINE: rc = parse_offline(o, optarg); break;
         case O_HELP: usage(stdout); return -1;
         case O_SAVE_AT: rc = parse_checkpoint_at(o, "--save-at", optarg, VMM_ACT_SAVE); break;
         case O_SAVE: o->save_path = optarg; break;

@@ -56,25 +56,48 @@ static int open_kvm(int *kvm_fd, char *err, size_t errlen)
     return 0;
 }
 
-/* Gives every vCPU the CPUID that KVM supports, so the guest sees a plausible processor. */
-static int setup_cpuid(struct vmm *vm, struct vmm_vcpu *v)
+/* KVM's supported CPUID, asked once. */
+static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
 {
     static struct kvm_cpuid2 *cpuid;
-    if (!cpuid) {
-        for (uint32_t n = 64; n <= 4096 && !cpuid; n *= 2) {
-            struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
-            if (!c)
-                return -1;
-            c->nent = n;
-            if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
-                cpuid = c;
-            else
-                free(c);
-        }
-        if (!cpuid)
-            return -1;
+    for (uint32_t n = 64; n <= 4096 && !cpuid; n *= 2) {
+        struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+        if (!c)
+            return NULL;
+        c->nent = n;
+        if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+            cpuid = c;
+        else
+            free(c);
     }
-    return ioctl(v->fd, KVM_SET_CPUID2, cpuid);
+    return cpuid;
+}
+
+/*
+ * Gives every vCPU the CPUID that KVM supports, so the guest sees a plausible processor, with
+ * its own initial APIC ID (the vCPU index) in leaf 1 and in the x2APIC topology leaves, which
+ * a guest that starts its other CPUs by their APIC IDs relies on.
+ */
+static int setup_cpuid(struct vmm *vm, struct vmm_vcpu *v)
+{
+    struct kvm_cpuid2 *cpuid = supported_cpuid(vm->kvm_fd);
+    if (!cpuid)
+        return -1;
+    size_t bytes = sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]);
+    struct kvm_cpuid2 *mine = malloc(bytes);
+    if (!mine)
+        return -1;
+    memcpy(mine, cpuid, bytes);
+    for (uint32_t i = 0; i < mine->nent; i++) {
+        struct kvm_cpuid_entry2 *e = &mine->entries[i];
+        if (e->function == 1)
+            e->ebx = (e->ebx & 0x00ffffffu) | (v->index << 24);
+        else if (e->function == 0xb || e->function == 0x1f)
+            e->edx = v->index;
+    }
+    int rc = ioctl(v->fd, KVM_SET_CPUID2, mine);
+    free(mine);
+    return rc;
 }
 
 static int create_vcpu(struct vmm *vm, struct vmm_vcpu *v, int run_size, char *err,
@@ -155,6 +178,27 @@ int vmm_kvm_open(struct vmm *vm, char *err, size_t errlen)
         return VMM_EXIT_ERROR;
     }
     return 0;
+}
+
+int vmm_kvm_create_irqchip(struct vmm *vm, char *err, size_t errlen)
+{
+    if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+        snprintf(err, errlen, "KVM_CREATE_IRQCHIP failed: %s", strerror(errno));
+        return -1;
+    }
+    struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+    if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+        snprintf(err, errlen, "KVM_CREATE_PIT2 failed: %s", strerror(errno));
+        return -1;
+    }
+    vm->irqchip = true;
+    return 0;
+}
+
+int vmm_kvm_irq_line(struct vmm *vm, uint32_t irq, bool level)
+{
+    struct kvm_irq_level line = {.irq = irq, .level = level ? 1 : 0};
+    return ioctl(vm->vm_fd, KVM_IRQ_LINE, &line);
 }
 
 int vmm_kvm_alloc_ram(struct vmm *vm, uint64_t size, char *err, size_t errlen)

@@ -6,6 +6,7 @@
 #ifndef VMM_KVM_H
 #define VMM_KVM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,15 @@
  * or VMM_EXIT_ERROR, with a message in err.
  */
 int vmm_kvm_open(struct vmm *vm, char *err, size_t errlen);
+
+/*
+ * The in-kernel interrupt controllers (PIC, IOAPIC, a LAPIC per vCPU) and PIT; before the
+ * vCPUs are created. 0 or -1 with a message.
+ */
+int vmm_kvm_create_irqchip(struct vmm *vm, char *err, size_t errlen);
+
+/* Sets the level of an interrupt line of the in-kernel PIC and IOAPIC; 0 or -1. */
+int vmm_kvm_irq_line(struct vmm *vm, uint32_t irq, bool level);
 
 /* Allocates size bytes of guest RAM (vm->ram, zeroed); 0 or -1 with a message. */
 int vmm_kvm_alloc_ram(struct vmm *vm, uint64_t size, char *err, size_t errlen);

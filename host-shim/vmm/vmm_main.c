@@ -15,6 +15,7 @@
 #include "vmm.h"
 #include "vmm_checkpoint.h"
 #include "vmm_kvm.h"
+#include "vmm_linux.h"
 #include "vmm_migrate.h"
 #include "vmm_output.h"
 #include "vmm_realmode.h"
@@ -28,6 +29,9 @@
 static void apply_action(struct vmm *vm, const struct vmm_action *a)
 {
     struct vmm_vcpu *v = &vm->vcpus[a->cpu];
+    /* A Linux guest hangs and offlines its CPUs itself (its command line says when). */
+    if (vm->opt.kernel && (a->kind == VMM_ACT_HANG || a->kind == VMM_ACT_OFFLINE))
+        return;
     switch (a->kind) {
     case VMM_ACT_HANG:
         vmm_event(a->cpu, "hang with interrupts %s", a->irqs_on ? "enabled" : "disabled");
@@ -41,6 +45,8 @@ static void apply_action(struct vmm *vm, const struct vmm_action *a)
     case VMM_ACT_RESUME:
         vmm_event(a->cpu, "resumed");
         v->paused = false;
+        break;
+    case VMM_ACT_OFFLINE:
         break;
     case VMM_ACT_SAVE:
     case VMM_ACT_MIGRATE:
@@ -155,11 +161,14 @@ static void die_by_signal(int sig)
 static int create_vm(struct vmm *vm, bool restoring)
 {
     char err[256] = "";
+    bool lx = vm->opt.kernel != NULL;
     int rc = vmm_kvm_open(vm, err, sizeof(err));
     /* A restored guest gets its RAM and registers from the checkpoint instead of booting. */
-    if (rc == 0 && (vmm_realmode_create(vm, err, sizeof(err)) < 0 ||
+    if (rc == 0 && ((lx ? vmm_linux_create(vm, err, sizeof(err))
+                        : vmm_realmode_create(vm, err, sizeof(err))) < 0 ||
                     vmm_kvm_create_vcpus(vm, err, sizeof(err)) < 0 ||
-                    (!restoring && vmm_realmode_boot(vm, err, sizeof(err)) < 0)))
+                    (!restoring && (lx ? vmm_linux_boot(vm, err, sizeof(err))
+                                       : vmm_realmode_boot(vm, err, sizeof(err))) < 0)))
         rc = VMM_EXIT_ERROR;
     if (rc == 0 && vmm_vcpu_init() < 0) {
         snprintf(err, sizeof(err), "cannot install the vCPU kick handler: %s", strerror(errno));
@@ -259,6 +268,8 @@ static int run_vm(struct vmm *vm)
              vm->opt.cpus, (double)vm->opt.run_ns / VMM_NS_PER_S, vm->opt.freq,
              vm->opt.timeout, vmm_cli_clock_name(vm->opt.clock), vm->tsc_khz,
              vmwdt_plugin_path(vm->plugin));
+    if (vm->opt.kernel)
+        vmm_note("Linux %s, command line: %s", vm->opt.kernel, vmm_linux_cmdline(vm));
     if (restoring || vmm_vcpu_start_all(vm) == 0)
         run_timeline(vm);
     /*
@@ -267,6 +278,8 @@ static int run_vm(struct vmm *vm)
      */
     vmwdt_plugin_sleep(vm->plugin, vm->dev);
     vmm_vcpu_stop_all(vm);
+    if (vm->opt.kernel)
+        vmm_linux_close(vm);
     if (vm->handed_off && vm->handoff_pid > 0) {
         /* The destination carries the run and its trace on and prints how it ends. */
         vmm_trace_abandon(vm->trace);
@@ -318,6 +331,8 @@ int main(int argc, char **argv)
     vmwdt_plugin_close(vm.plugin);
     if (vm.trace)
         vmm_trace_close(vm.trace);
+    if (vm.opt.kernel)
+        vmm_linux_close(&vm);
     vmm_kvm_close(&vm);
     if (vm.handed_off && vm.handoff_pid > 0)
         status = vmm_migrate_wait(&vm);

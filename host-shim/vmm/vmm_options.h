@@ -18,8 +18,12 @@
 #define VMM_MAX_CPUS    64
 #define VMM_MAX_ACTIONS 64
 
+/*
+ * With --kernel, VMM_ACT_HANG and VMM_ACT_OFFLINE are done by the guest itself: they become
+ * words of its command line, and the host's timeline skips them.
+ */
 enum vmm_action_kind {
-    VMM_ACT_HANG, VMM_ACT_PAUSE, VMM_ACT_RESUME,
+    VMM_ACT_HANG, VMM_ACT_PAUSE, VMM_ACT_RESUME, VMM_ACT_OFFLINE,
     VMM_ACT_SAVE,    /* --save-at: checkpoint to opt.save_path and end the run */
     VMM_ACT_MIGRATE, /* --migrate-at: carry the run on in a new process */
 };
@@ -41,6 +45,10 @@ struct vmm_options {
     enum vmwdt_clock clock;
     const char *plugin_path; /* NULL: the loader's default */
     const char *record_path; /* NULL: no trace */
+    const char *kernel;      /* --kernel: a Linux bzImage; NULL: the built-in real-mode guest */
+    const char *initrd;
+    const char *append;      /* words added to the guest's command line */
+    const char *system_map;  /* NULL: System.map beside the kernel, if there is one */
     struct vmm_action actions[VMM_MAX_ACTIONS]; /* sorted by time */
     unsigned action_count;
 
