@@ -120,8 +120,7 @@ int vmm_checkpoint_take(struct vmm *vm, struct vmm_ckpt *c, bool trace_text, cha
     }
     /* The vCPUs first: their TSCs are read as close to their stop as can be. */
     for (uint32_t i = 0; i < vm->opt.cpus; i++) {
-        if (vmm_vcpu_state_settle(&vm->vcpus[i], err, errlen) < 0 ||
-            vmm_vcpu_state_save(vm, &vm->vcpus[i], &c->vcpus[i], err, errlen) < 0)
+        if (vmm_vcpu_state_save(vm, &vm->vcpus[i], &c->vcpus[i], err, errlen) < 0)
             return -1;
     }
     vmm_vm_clock_save(vm, &c->clock);

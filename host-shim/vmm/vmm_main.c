@@ -227,6 +227,7 @@ static int restore_vm(struct vmm *vm)
         rc = vmm_migrate_read(vm, &c);
     if (rc != 0)
         return rc;
+    t.read_done_ns = vmm_now_ns();
     /* A migrated run keeps the source's timeline; a restored one starts its own now. */
     int64_t start = from_file ? vmm_now_ns() : c.clock.run_start_ns;
     vmm_output_set_start(start);
@@ -238,6 +239,7 @@ static int restore_vm(struct vmm *vm)
         vmm_ckpt_free(&c);
         return VMM_EXIT_USAGE;
     }
+    t.loaded_ns = vmm_now_ns();
     rc = from_file ? 0 : vmm_migrate_accept(vm);
     if (rc == 0 && vmm_checkpoint_trace(vm, &c, start, err, sizeof(err)) < 0) {
         fprintf(stderr, "vmwdt-vmm: %s\n", err);

@@ -322,4 +322,8 @@ void vmm_migrate_report(struct vmm *vm, const struct vmm_ckpt *c,
              "%.3f ms); %s", MS(t->resumed_ns - k->stop_ns),
              MS(k->plugin_ns + t->restore_ns + t->wake_ns), MS(k->plugin_ns),
              MS(t->restore_ns), MS(t->wake_ns), tsc);
+    vmm_note("migrated: after the stop, the checkpoint was read and valid at %.3f ms, loaded "
+             "at %.3f ms, the vCPU threads named and parked at %.3f ms",
+             MS(t->read_done_ns - k->stop_ns), MS(t->loaded_ns - k->stop_ns),
+             MS(t->resumed_ns - t->wake_ns - k->stop_ns));
 }

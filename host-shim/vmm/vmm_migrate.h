@@ -41,6 +41,8 @@ int vmm_migrate_accept(struct vmm *vm);
 /* The destination's timings, for its report. */
 struct vmm_migrate_times {
     int64_t read_ns;    /* --restore: when reading the file began */
+    int64_t read_done_ns; /* the whole checkpoint was read and valid */
+    int64_t loaded_ns;  /* it was in KVM and the plugin */
     int64_t tsc_leap;   /* ticks vCPU 0's TSC gained that KVM kept (deadlines moved) */
     int64_t restore_ns; /* vmwdt_restore_json */
     int64_t wake_ns;    /* vmwdt_wake */

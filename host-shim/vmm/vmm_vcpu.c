@@ -93,6 +93,26 @@ static void set_parked(struct vmm_vcpu *v, bool parked)
     pthread_cond_broadcast(&v->vm->cond);
 }
 
+static bool vcpu_exit(struct vmm_vcpu *v);
+
+/*
+ * Before a vCPU parks for pause_all, KVM finishes what its last exit left to it (an MMIO or
+ * port read whose value goes into a register on the next KVM_RUN) without running guest code,
+ * so that the state read while it is parked is whole. On the vCPU's own thread: KVM_RUN from
+ * another thread would make KVM wait for an RCU grace period to move the vCPU to it.
+ */
+static void vcpu_settle(struct vmm_vcpu *v)
+{
+    for (int i = 0; i < 8; i++) {
+        v->run->immediate_exit = 1;
+        int r = ioctl(v->fd, KVM_RUN, 0);
+        v->run->immediate_exit = 0;
+        /* -EINTR: settled. A new exit (the rest of a string I/O) is handled, then again. */
+        if (r < 0 || !vcpu_exit(v))
+            return;
+    }
+}
+
 /*
  * Blocks while the vCPU must stay out of KVM_RUN: parked for pause_all, paused by the host, or
  * halted by the guest. Returns false when the run is over.
@@ -106,6 +126,14 @@ static bool vcpu_wait(struct vmm_vcpu *v)
             set_parked(v, false);
             pthread_mutex_unlock(&vm->lock);
             return false;
+        }
+        if (vm->pause_all && !v->parked) {
+            /* Without the lock: the exit it may complete can call into the plugin. */
+            pthread_mutex_unlock(&vm->lock);
+            vcpu_settle(v);
+            pthread_mutex_lock(&vm->lock);
+            if (vm->stop || vm->failed || !vm->pause_all)
+                continue;
         }
         if (vm->pause_all || v->paused) {
             set_parked(v, vm->pause_all);

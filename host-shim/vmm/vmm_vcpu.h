@@ -23,7 +23,8 @@ void vmm_vcpu_kick(struct vmm_vcpu *v);
 /*
  * Stops every vCPU out of KVM_RUN and holds it there, and returns once every running vCPU
  * thread is parked (or the run is over): then the vCPUs' state and guest RAM stand still and
- * may be read or written from this thread. Call without vm->lock. vmm_vcpu_resume_all() lets
+ * may be read or written from this thread. Each thread has KVM complete its last exit before
+ * it parks, so the state KVM reports is whole. Call without vm->lock. vmm_vcpu_resume_all() lets
  * them run again.
  */
 void vmm_vcpu_pause_all(struct vmm *vm);

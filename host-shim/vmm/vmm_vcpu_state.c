@@ -55,19 +55,6 @@ static int get_msr(int fd, uint32_t index, uint64_t *value)
     return 0;
 }
 
-int vmm_vcpu_state_settle(struct vmm_vcpu *v, char *err, size_t errlen)
-{
-    v->run->immediate_exit = 1;
-    int r = ioctl(v->fd, KVM_RUN, 0);
-    int saved = errno;
-    v->run->immediate_exit = 0;
-    if (r == 0 || saved == EINTR || saved == EAGAIN)
-        return 0;
-    snprintf(err, errlen, "vCPU %u: completing its last exit failed: %s", v->index,
-             strerror(saved));
-    return -1;
-}
-
 static int fail(char *err, size_t errlen, uint32_t cpu, const char *what)
 {
     snprintf(err, errlen, "vCPU %u: %s failed: %s", cpu, what, strerror(errno));

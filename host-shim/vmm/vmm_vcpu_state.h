@@ -1,7 +1,7 @@
 /*
  * A vCPU's KVM state and the VM's clock state, read into and written from the checkpoint's
- * records (vmm_ckpt_format.h). Call these only while the vCPU's thread is out of KVM_RUN
- * (parked) or not started.
+ * records (vmm_ckpt_format.h). Call these only while the vCPU's thread is parked (which
+ * completes its last exit first, vmm_vcpu.c) or not started.
  */
 #ifndef VMM_VCPU_STATE_H
 #define VMM_VCPU_STATE_H
@@ -10,13 +10,6 @@
 
 #include "vmm.h"
 #include "vmm_ckpt_format.h"
-
-/*
- * Completes what the vCPU's last exit left to KVM (an MMIO or port read whose value goes into
- * a register on the next KVM_RUN) without running guest code, so that the state read next is
- * the whole state. 0 or -1 with a message.
- */
-int vmm_vcpu_state_settle(struct vmm_vcpu *v, char *err, size_t errlen);
 
 /* Reads everything KVM needs to resume the vCPU exactly. 0 or -1 with a message. */
 int vmm_vcpu_state_save(struct vmm *vm, struct vmm_vcpu *v, struct vmm_ckpt_vcpu *out,

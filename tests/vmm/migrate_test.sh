@@ -243,6 +243,11 @@ case_bad_input() {
     printf '\x02' | dd of="$work/v2.ckpt" bs=1 seek=8 conv=notrunc status=none
     expect_refused version "format version 2" --restore "$work/v2.ckpt" --seconds 1
     expect_refused cpus "for 2 vCPUs" --restore "$work/vm.ckpt" --cpus 4 --seconds 1
+    # A Linux guest's in-kernel irqchip, PIT and kvmclock are not carried: refused up front.
+    run_vmm kernel --cpus 2 --seconds 1 --kernel "$work/bzImage" --migrate-at 0.5
+    expect_status 2
+    grep -q -- '--kernel: checkpoints and migration cover the built-in guest only' \
+        "$work/kernel.err" || fail "no clear refusal of --kernel with --migrate-at"
     # A destination that refuses the stream (a byte of vCPU 1's state flipped on the way):
     # the source says so and runs its VM to the end of its run.
     off=$(awk -F'\t' '$1 == "vCPU 1" { print $2 + 100 }' "$work/sections")
