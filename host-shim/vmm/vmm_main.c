@@ -240,11 +240,13 @@ static int restore_vm(struct vmm *vm)
         return VMM_EXIT_USAGE;
     }
     t.loaded_ns = vmm_now_ns();
-    rc = from_file ? 0 : vmm_migrate_accept(vm);
-    if (rc == 0 && vmm_checkpoint_trace(vm, &c, start, err, sizeof(err)) < 0) {
+    /* The trace before the answer: a destination that cannot write it refuses the VM. */
+    if (vmm_checkpoint_trace(vm, &c, start, err, sizeof(err)) < 0) {
         fprintf(stderr, "vmwdt-vmm: %s\n", err);
-        rc = from_file ? VMM_EXIT_USAGE : VMM_EXIT_ERROR;
+        rc = VMM_EXIT_USAGE;
     }
+    if (rc == 0 && !from_file)
+        rc = vmm_migrate_accept(vm);
     if (rc == 0 && vmm_checkpoint_start(vm, &c, &t.tsc_leap, &t.resumed_ns, &t.wake_ns) == 0)
         vmm_migrate_report(vm, &c, &t);
     vmm_ckpt_free(&c);

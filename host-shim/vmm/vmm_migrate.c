@@ -2,7 +2,7 @@
  * Checkpoints to a file and live migration to a child process.
  *
  * --migrate-at: the source starts the destination (itself, through /proc/self/exe) with the
- * same command line less --restore, --save-at and --save, plus the VM's shape (--cpus,
+ * same command line less --restore, plus the VM's shape (--cpus,
  * --freq, --timeout, --clock) and the hidden --migrate-fd naming its end of a socket pair.
  * The destination builds its empty VM and device while the source still runs, then writes
  * 'R'; only then does the source stop its vCPUs, so that process start-up is not downtime.
@@ -27,6 +27,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,6 +36,7 @@
 #include "vmm_output.h"
 
 #define MS(ns) ((double)(ns) / 1e6)
+#define VMM_MIGRATE_WAIT_S 10 /* the longest the source waits for each step of the destination */
 
 int vmm_migrate_save(struct vmm *vm)
 {
@@ -80,7 +82,9 @@ int vmm_migrate_save(struct vmm *vm)
 /* Whether argv[i] is an option the destination must not get; *skip: how many words. */
 static bool dropped_option(char **argv, int i, int argc, int *skip)
 {
-    static const char *const names[] = {"--restore", "--save-at", "--save", "--migrate-fd"};
+    /* A --save-at before the move has ended the run already; a later one is the
+     * destination's. */
+    static const char *const names[] = {"--restore", "--migrate-fd"};
     for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
         size_t n = strlen(names[k]);
         if (strncmp(argv[i], names[k], n) != 0)
@@ -155,9 +159,13 @@ static int read_byte(int fd)
     return n == 1 ? (unsigned char)b : -1;
 }
 
-/* The destination did not take the VM: reap it, say so and go on here. */
+/*
+ * The destination did not take the VM: end it (it may be stuck; it has not run the VM, or
+ * it would have said 'A'), reap it, say so and go on here.
+ */
 static void refused(struct vmm *vm, pid_t pid, bool stopped, const char *why)
 {
+    kill(pid, SIGKILL);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         continue;
@@ -221,6 +229,10 @@ void vmm_migrate_out(struct vmm *vm)
         return;
     }
     vmm_note("migrating: destination pid %d is starting", (int)pid);
+    /* A destination that hangs must not hold the VM: each wait on it is bounded. */
+    struct timeval limit = {.tv_sec = VMM_MIGRATE_WAIT_S};
+    setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
     if (read_byte(sv[0]) != 'R') {
         close(sv[0]);
         refused(vm, pid, false, "did not start");
