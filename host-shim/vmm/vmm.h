@@ -63,6 +63,7 @@ struct vmm_vcpu {
     bool halted;        /* the guest halted in user space; only the vCPU thread touches it */
     int64_t sleep_ns;   /* when a halted vCPU wakes by itself (host time), or INT64_MAX */
     bool clock_running; /* the guest clock as recorded in the trace */
+    bool wdt_enabled;   /* (lock) the guest's last STATUS enable bit for this vCPU */
 
     struct vmm_vcpu_stats stats;
 };
