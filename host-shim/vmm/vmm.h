@@ -96,6 +96,7 @@ struct vmm {
     struct vmwdt_plugin *plugin;
     vmwdt *dev;
     struct vmm_trace *trace; /* NULL without --record */
+    bool clock_sampled;      /* the trace's guest clocks come from vmm_runclock, not halts */
 };
 
 #endif /* VMM_H */

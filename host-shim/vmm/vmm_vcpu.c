@@ -63,7 +63,7 @@ static void vcpu_set_clock(struct vmm_vcpu *v, bool running)
     if (v->clock_running == running)
         return;
     v->clock_running = running;
-    if (vm->trace && vm->opt.clock != VMWDT_CLOCK_MONOTONIC)
+    if (vm->trace && vm->opt.clock != VMWDT_CLOCK_MONOTONIC && !vm->clock_sampled)
         vmm_trace_guest(vm->trace, v->index, running);
 }
 
