@@ -69,6 +69,7 @@ struct vmm_vcpu {
     bool halted;        /* the guest halted in user space; only the vCPU thread touches it */
     int64_t sleep_ns;   /* when a halted vCPU wakes by itself (host time), or INT64_MAX */
     bool clock_running; /* the guest clock as recorded in the trace */
+    bool wdt_enabled;   /* (lock) the guest's last STATUS enable bit for this vCPU */
 
     struct vmm_vcpu_stats stats;
 };
@@ -101,6 +102,7 @@ struct vmm {
     struct vmwdt_plugin *plugin;
     vmwdt *dev;
     struct vmm_trace *trace; /* NULL without --record */
+    bool clock_sampled;      /* the trace's guest clocks come from vmm_runclock, not halts */
 
     /* Checkpoints (vmm_checkpoint.c, vmm_migrate.c); only the main thread touches these. */
     int64_t resume_after_ns; /* a --migrate-at destination: actions up to this time are past */

@@ -7,7 +7,9 @@
  */
 #define _GNU_SOURCE
 #include <asm/bootparam.h>
+#include <elf.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,13 +129,65 @@ static int load_setup_data(uint8_t *ram, struct boot_params *bp, const void *dtb
     return 0;
 }
 
-static int load(uint8_t *ram, uint64_t ram_size, const struct vmm_boot_image *img,
-                const uint8_t *image, size_t size, uint64_t *entry, char *err, size_t errlen)
+/*
+ * An uncompressed vmlinux (ELF64), as Firecracker boots it: its segments go to their physical
+ * addresses, it starts at startup_64, and the zero page gets the setup header fields that a
+ * bzImage would have carried. Without the decompressor the boot is shorter, which counts
+ * where KVM emulates the guest kernel's instructions.
+ */
+static int load_elf(uint8_t *ram, uint64_t ram_size, struct boot_params *bp,
+                    const uint8_t *image, size_t size, const char *path, uint64_t *entry,
+                    uint64_t *end, char *err, size_t errlen)
 {
-    struct boot_params *bp = (struct boot_params *)(ram + VMM_BOOT_PARAMS);
+    Elf64_Ehdr eh;
+    memcpy(&eh, image, sizeof(eh));
+    if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_machine != EM_X86_64 ||
+        eh.e_phentsize != sizeof(Elf64_Phdr) ||
+        eh.e_phoff + (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > size) {
+        snprintf(err, errlen, "%s: not an x86-64 ELF kernel", path);
+        return -1;
+    }
+    *end = 0;
+    *entry = 0;
+    for (unsigned i = 0; i < eh.e_phnum; i++) {
+        Elf64_Phdr ph;
+        memcpy(&ph, image + eh.e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
+        if (ph.p_type != PT_LOAD)
+            continue;
+        if (ph.p_filesz > ph.p_memsz || ph.p_offset + ph.p_filesz > size ||
+            ph.p_paddr < 0x100000 || ph.p_paddr + ph.p_memsz > ram_size) {
+            snprintf(err, errlen, "%s: a segment lies outside guest RAM or the file", path);
+            return -1;
+        }
+        memcpy(ram + ph.p_paddr, image + ph.p_offset, ph.p_filesz);
+        memset(ram + ph.p_paddr + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
+        if (eh.e_entry >= ph.p_vaddr && eh.e_entry < ph.p_vaddr + ph.p_memsz)
+            *entry = eh.e_entry - ph.p_vaddr + ph.p_paddr;
+        else if (eh.e_entry >= ph.p_paddr && eh.e_entry < ph.p_paddr + ph.p_memsz)
+            *entry = eh.e_entry;
+        if (ph.p_paddr + ph.p_memsz > *end)
+            *end = ph.p_paddr + ph.p_memsz;
+    }
+    if (!*entry) {
+        snprintf(err, errlen, "%s: the entry point lies in no loaded segment", path);
+        return -1;
+    }
+    bp->hdr.boot_flag = 0xaa55;
+    bp->hdr.header = HDR_MAGIC;
+    bp->hdr.version = MIN_VERSION;
+    bp->hdr.kernel_alignment = 0x1000000;
+    bp->hdr.initrd_addr_max = 0x7fffffff;
+    bp->hdr.loadflags = LOADED_HIGH;
+    return 0;
+}
+
+/* A bzImage: the setup header as the image has it, the protected-mode kernel at its place. */
+static int load_bzimage(uint8_t *ram, uint64_t ram_size, struct boot_params *bp,
+                        const uint8_t *image, size_t size, const char *path, uint64_t *entry,
+                        uint64_t *end, char *err, size_t errlen)
+{
     size_t pm_offset;
-    memset(bp, 0, sizeof(*bp));
-    if (check_header(image, size, &bp->hdr, &pm_offset, img->kernel, err, errlen) < 0)
+    if (check_header(image, size, &bp->hdr, &pm_offset, path, err, errlen) < 0)
         return -1;
     /* The setup header is copied as long as the image says it is: 0x202 + the jump's byte. */
     size_t hdr_end = 0x202 + image[0x201];
@@ -146,11 +200,26 @@ static int load(uint8_t *ram, uint64_t ram_size, const struct vmm_boot_image *im
     uint64_t need = bp->hdr.init_size > pm_size ? bp->hdr.init_size : pm_size;
     if (load_addr < 0x100000 || load_addr + need > ram_size) {
         snprintf(err, errlen, "%s: the kernel needs [0x%llx, 0x%llx), beyond guest RAM",
-                 img->kernel, (unsigned long long)load_addr,
-                 (unsigned long long)(load_addr + need));
+                 path, (unsigned long long)load_addr, (unsigned long long)(load_addr + need));
         return -1;
     }
     memcpy(ram + load_addr, image + pm_offset, pm_size);
+    bp->hdr.code32_start = (uint32_t)load_addr;
+    *entry = load_addr + 0x200;
+    *end = load_addr + need;
+    return 0;
+}
+
+static int load(uint8_t *ram, uint64_t ram_size, const struct vmm_boot_image *img,
+                const uint8_t *image, size_t size, uint64_t *entry, char *err, size_t errlen)
+{
+    struct boot_params *bp = (struct boot_params *)(ram + VMM_BOOT_PARAMS);
+    uint64_t kernel_end;
+    memset(bp, 0, sizeof(*bp));
+    bool elf = size >= sizeof(Elf64_Ehdr) && memcmp(image, ELFMAG, SELFMAG) == 0;
+    if ((elf ? load_elf : load_bzimage)(ram, ram_size, bp, image, size, img->kernel, entry,
+                                        &kernel_end, err, errlen) < 0)
+        return -1;
 
     size_t cmdlen = strlen(img->cmdline);
     if (cmdlen >= VMM_BOOT_CMDLINE_MAX || (bp->hdr.cmdline_size && cmdlen > bp->hdr.cmdline_size)) {
@@ -162,18 +231,16 @@ static int load(uint8_t *ram, uint64_t ram_size, const struct vmm_boot_image *im
     bp->hdr.type_of_loader = 0xff; /* no registered boot loader ID */
     bp->hdr.loadflags |= CAN_USE_HEAP;
     bp->hdr.heap_end_ptr = 0xfe00;
-    bp->hdr.code32_start = (uint32_t)load_addr;
 
     add_e820(bp, 0, VMM_BOOT_LOW_RAM_END, E820_TYPE_RAM);
     add_e820(bp, VMM_BOOT_LOW_RAM_END, 0x100000 - VMM_BOOT_LOW_RAM_END, E820_TYPE_RESERVED);
     add_e820(bp, 0x100000, ram_size - 0x100000, E820_TYPE_RAM);
 
     if (img->initrd &&
-        load_initrd(ram, ram_size, bp, load_addr + need, img->initrd, err, errlen) < 0)
+        load_initrd(ram, ram_size, bp, kernel_end, img->initrd, err, errlen) < 0)
         return -1;
     if (img->dtb && load_setup_data(ram, bp, img->dtb, img->dtb_size, err, errlen) < 0)
         return -1;
-    *entry = load_addr + 0x200;
     return 0;
 }
 

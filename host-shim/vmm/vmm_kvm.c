@@ -92,6 +92,7 @@ static int setup_cpuid(struct vmm *vm, struct vmm_vcpu *v)
         struct kvm_cpuid_entry2 *e = &mine->entries[i];
         if (e->function == 1)
             e->ebx = (e->ebx & 0x00ffffffu) | (v->index << 24);
+
         else if (e->function == 0xb || e->function == 0x1f)
             e->edx = v->index;
     }

@@ -35,8 +35,13 @@
 #define SEL_CODE  0x10   /* __BOOT_CS */
 #define SEL_DATA  0x18   /* __BOOT_DS */
 
+/*
+ * noxsave: the kernel saves FPU state with FXSAVE. Some KVM implementations emulate the guest
+ * kernel's instructions (no hardware virtualization underneath) and cannot emulate XRSTOR,
+ * which stops the boot in fpu__init_system_xstate; the guest needs no AVX.
+ */
 #define DEFAULT_CMDLINE "console=ttyS0 noapic unknown_nmi_panic nmi_watchdog=0 nokaslr " \
-                        "tsc=reliable no_timer_check panic=0"
+                        "tsc=reliable no_timer_check panic=0 noxsave"
 
 struct linux_guest {
     struct vmm *vm;

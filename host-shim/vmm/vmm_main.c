@@ -19,6 +19,7 @@
 #include "vmm_migrate.h"
 #include "vmm_output.h"
 #include "vmm_realmode.h"
+#include "vmm_runclock.h"
 #include "vmm_stats.h"
 #include "vmm_trace.h"
 #include "vmm_vcpu.h"
@@ -274,8 +275,16 @@ static int run_vm(struct vmm *vm)
              vmwdt_plugin_path(vm->plugin));
     if (vm->opt.kernel)
         vmm_note("Linux %s, command line: %s", vm->opt.kernel, vmm_linux_cmdline(vm));
-    if (restoring || vmm_vcpu_start_all(vm) == 0)
+    /* A Linux guest halts inside KVM_RUN: its trace clocks are sampled (vmm_runclock.h). */
+    vm->clock_sampled = vm->opt.kernel && vm->trace && vm->opt.clock != VMWDT_CLOCK_MONOTONIC;
+    if (restoring || vmm_vcpu_start_all(vm) == 0) {
+        struct vmm_runclock *clocks = vm->clock_sampled ? vmm_runclock_start(vm) : NULL;
+        if (vm->clock_sampled && !clocks)
+            fprintf(stderr, "vmwdt-vmm: cannot sample the vCPU threads' clocks: the trace "
+                            "records every guest clock as running\n");
         run_timeline(vm);
+        vmm_runclock_stop(clocks);
+    }
     /*
      * Stop the countdowns while the vCPU threads still exist: the plugin reads their clocks
      * until it sleeps, and it is destroyed only once no vCPU thread can call into it.

@@ -63,7 +63,7 @@ static void vcpu_set_clock(struct vmm_vcpu *v, bool running)
     if (v->clock_running == running)
         return;
     v->clock_running = running;
-    if (vm->trace && vm->opt.clock != VMWDT_CLOCK_MONOTONIC)
+    if (vm->trace && vm->opt.clock != VMWDT_CLOCK_MONOTONIC && !vm->clock_sampled)
         vmm_trace_guest(vm->trace, v->index, running);
 }
 
@@ -161,11 +161,30 @@ static bool vcpu_wait(struct vmm_vcpu *v)
     return true;
 }
 
+/*
+ * A 4-byte STATUS write to a vCPU's registers that changes its enable bit is printed as
+ * "watchdog enabled" or "watchdog disabled" of that vCPU (whichever vCPU wrote it).
+ */
+static void note_status(struct vmm *vm, uint64_t offset, const uint8_t *data, uint32_t len)
+{
+    if (len != 4 || offset % 16 != 0 || offset / 16 >= vm->opt.cpus)
+        return;
+    uint32_t cpu = (uint32_t)(offset / 16);
+    bool enabled = data[0] & 1;
+    pthread_mutex_lock(&vm->lock);
+    if (vm->vcpus[cpu].wdt_enabled != enabled) {
+        vm->vcpus[cpu].wdt_enabled = enabled;
+        vmm_event(cpu, "watchdog %s", enabled ? "enabled" : "disabled");
+    }
+    pthread_mutex_unlock(&vm->lock);
+}
+
 static void handle_wdt(struct vmm_vcpu *v, uint64_t offset, bool is_write, uint8_t *data,
                        uint32_t len)
 {
     struct vmm *vm = v->vm;
     if (is_write) {
+        note_status(vm, offset, data, len);
         vmwdt_plugin_mmio_write(vm->plugin, vm->dev, offset, data, len);
         if (vm->trace)
             vmm_trace_write(vm->trace, offset, data, len);
@@ -208,7 +227,7 @@ static void handle_pio(struct vmm_vcpu *v)
 static bool vcpu_exit(struct vmm_vcpu *v)
 {
     struct kvm_run *run = v->run;
-    char what[96];
+    char what[160];
     switch (run->exit_reason) {
     case KVM_EXIT_MMIO:
         handle_mmio(v);
@@ -231,10 +250,22 @@ static bool vcpu_exit(struct vmm_vcpu *v)
                  (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
         vmm_vcpu_fail(v, what);
         return false;
-    case KVM_EXIT_INTERNAL_ERROR:
-        snprintf(what, sizeof(what), "KVM internal error (suberror %u)", run->internal.suberror);
+    case KVM_EXIT_INTERNAL_ERROR: {
+        /* The data words name what KVM could not do, e.g. the instruction it could not emulate. */
+        int n = snprintf(what, sizeof(what), "KVM internal error (suberror %u",
+                         run->internal.suberror);
+        for (uint32_t i = 0; i < run->internal.ndata && i < 4 && n < (int)sizeof(what); i++)
+            n += snprintf(what + n, sizeof(what) - (size_t)n, "%s0x%llx", i ? " " : ", data ",
+                          (unsigned long long)run->internal.data[i]);
+        struct kvm_regs regs;
+        if (n < (int)sizeof(what) && ioctl(v->fd, KVM_GET_REGS, &regs) == 0)
+            n += snprintf(what + n, sizeof(what) - (size_t)n, ") at RIP 0x%llx",
+                          (unsigned long long)regs.rip);
+        else if (n < (int)sizeof(what))
+            snprintf(what + n, sizeof(what) - (size_t)n, ")");
         vmm_vcpu_fail(v, what);
         return false;
+    }
     default:
         snprintf(what, sizeof(what), "unexpected KVM exit reason %u", run->exit_reason);
         vmm_vcpu_fail(v, what);
