@@ -23,6 +23,25 @@
 #include "vmm_vcpu.h"
 #include "vmm_vcpu_state.h"
 
+const char *vmm_checkpoint_check_cli(const struct vmm_options *o)
+{
+    unsigned saves = 0, migrations = 0;
+    for (unsigned i = 0; i < o->action_count; i++) {
+        saves += o->actions[i].kind == VMM_ACT_SAVE;
+        migrations += o->actions[i].kind == VMM_ACT_MIGRATE;
+    }
+    if (saves > 1)
+        return "--save-at may be given once";
+    if ((saves == 1) != (o->save_path != NULL))
+        return "--save-at and --save go together";
+    if (o->restore_path && o->migrate_fd >= 0)
+        return "--restore and --migrate-fd exclude each other";
+    if (o->kernel && (saves || migrations || o->restore_path || o->migrate_fd >= 0))
+        return "--kernel: checkpoints and migration cover the built-in guest only (a Linux "
+               "guest's in-kernel interrupt controller, PIT and kvmclock state are not carried)";
+    return NULL;
+}
+
 /* The VMM's own state of each vCPU, read while the vCPUs are parked. */
 static void save_host_state(struct vmm *vm, struct vmm_ckpt *c, int64_t stop_ns)
 {

@@ -13,6 +13,13 @@
 #include "vmm_ckpt_format.h"
 
 /*
+ * The command line's rules for checkpoints: --save-at with --save, at most one --save-at, no
+ * --kernel (a Linux guest's in-kernel irqchip, PIT and kvmclock are not carried). NULL when
+ * they hold, else what is wrong.
+ */
+const char *vmm_checkpoint_check_cli(const struct vmm_options *o);
+
+/*
  * Source: stops the VM and fills c with all of it. c->memory points into vm->ram; release c
  * with vmm_checkpoint_release. trace_text: carry the trace written so far (for a file);
  * otherwise only its position (the destination appends to the same file). The VM stays

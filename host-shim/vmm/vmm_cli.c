@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmm_checkpoint.h"
 #include "vmm_options.h"
 #include "vmm_output.h"
 
@@ -221,35 +222,12 @@ static int parse_checkpoint_at(struct vmm_options *o, const char *name, const ch
     return 0;
 }
 
-/* The checkpoint options' rules: --save-at with --save, one --save-at, no stream twice. */
-static int check_checkpoint_options(const struct vmm_options *o)
-{
-    unsigned saves = 0;
-    for (unsigned i = 0; i < o->action_count; i++)
-        saves += o->actions[i].kind == VMM_ACT_SAVE;
-    if (saves > 1)
-        return bad_arg("--save-at may be given once");
-    if ((saves == 1) != (o->save_path != NULL))
-        return bad_arg("--save-at and --save go together");
-    if (o->restore_path && o->migrate_fd >= 0)
-        return bad_arg("--restore and --migrate-fd exclude each other");
-    bool migrates = false;
-    for (unsigned i = 0; i < o->action_count; i++)
-        migrates |= o->actions[i].kind == VMM_ACT_MIGRATE;
-    /* A Linux guest's in-kernel irqchip, PIT and kvmclock are not in the checkpoint. */
-    if (o->kernel && (saves || migrates || o->restore_path || o->migrate_fd >= 0))
-        return bad_arg("--kernel: checkpoints and migration cover the built-in guest only (a "
-                       "Linux guest's in-kernel interrupt controller, PIT and kvmclock state "
-                       "are not carried)");
-    return 0;
-}
-
 /* Checks what single options cannot: required options, ranges that depend on each other. */
 static int check_options(struct vmm_options *o, bool have_cpus, bool have_seconds)
 {
-    int rc = check_checkpoint_options(o);
-    if (rc != 0)
-        return rc;
+    const char *bad = vmm_checkpoint_check_cli(o);
+    if (bad)
+        return bad_arg("%s", bad);
     /* A restored VM's vCPU count comes from its checkpoint, checked once that is read. */
     if ((!have_cpus && !o->restore_path) || !have_seconds)
         return bad_arg("--cpus and --seconds are required");

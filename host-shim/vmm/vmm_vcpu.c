@@ -20,6 +20,7 @@
 #include "vmm_stats.h"
 #include "vmm_trace.h"
 #include "vmm_vcpu.h"
+#include "vmm_vcpu_state.h"
 
 #define VMM_KICK_SIGNAL SIGUSR1
 
@@ -96,24 +97,6 @@ static void set_parked(struct vmm_vcpu *v, bool parked)
 static bool vcpu_exit(struct vmm_vcpu *v);
 
 /*
- * Before a vCPU parks for pause_all, KVM finishes what its last exit left to it (an MMIO or
- * port read whose value goes into a register on the next KVM_RUN) without running guest code,
- * so that the state read while it is parked is whole. On the vCPU's own thread: KVM_RUN from
- * another thread would make KVM wait for an RCU grace period to move the vCPU to it.
- */
-static void vcpu_settle(struct vmm_vcpu *v)
-{
-    for (int i = 0; i < 8; i++) {
-        v->run->immediate_exit = 1;
-        int r = ioctl(v->fd, KVM_RUN, 0);
-        v->run->immediate_exit = 0;
-        /* -EINTR: settled. A new exit (the rest of a string I/O) is handled, then again. */
-        if (r < 0 || !vcpu_exit(v))
-            return;
-    }
-}
-
-/*
  * Blocks while the vCPU must stay out of KVM_RUN: parked for pause_all, paused by the host, or
  * halted by the guest. Returns false when the run is over.
  */
@@ -128,9 +111,11 @@ static bool vcpu_wait(struct vmm_vcpu *v)
             return false;
         }
         if (vm->pause_all && !v->parked) {
-            /* Without the lock: the exit it may complete can call into the plugin. */
+            /* Its state must be whole while parked (vmm_vcpu_state.h). Without the lock: an
+             * exit that completing the last one brings may call into the plugin. */
             pthread_mutex_unlock(&vm->lock);
-            vcpu_settle(v);
+            for (int i = 0; i < 8 && vmm_vcpu_state_settle(v) == 0 && vcpu_exit(v); i++)
+                continue;
             pthread_mutex_lock(&vm->lock);
             if (vm->stop || vm->failed || !vm->pause_all)
                 continue;

@@ -55,6 +55,14 @@ static int get_msr(int fd, uint32_t index, uint64_t *value)
     return 0;
 }
 
+int vmm_vcpu_state_settle(struct vmm_vcpu *v)
+{
+    v->run->immediate_exit = 1;
+    int r = ioctl(v->fd, KVM_RUN, 0);
+    v->run->immediate_exit = 0;
+    return r == 0 ? 0 : -1;
+}
+
 static int fail(char *err, size_t errlen, uint32_t cpu, const char *what)
 {
     snprintf(err, errlen, "vCPU %u: %s failed: %s", cpu, what, strerror(errno));

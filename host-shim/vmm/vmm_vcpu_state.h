@@ -1,7 +1,7 @@
 /*
  * A vCPU's KVM state and the VM's clock state, read into and written from the checkpoint's
- * records (vmm_ckpt_format.h). Call these only while the vCPU's thread is parked (which
- * completes its last exit first, vmm_vcpu.c) or not started.
+ * records (vmm_ckpt_format.h). Call the others only while the vCPU's thread is parked (which
+ * settles it first, vmm_vcpu.c) or not started.
  */
 #ifndef VMM_VCPU_STATE_H
 #define VMM_VCPU_STATE_H
@@ -10,6 +10,16 @@
 
 #include "vmm.h"
 #include "vmm_ckpt_format.h"
+
+/*
+ * On the vCPU's own thread, before it parks: has KVM complete what the last exit left to it
+ * (an MMIO or port read whose value goes into a register on the next KVM_RUN) without running
+ * guest code, so that the state read while parked is whole. Its own thread, because KVM_RUN
+ * from another thread makes KVM wait for an RCU grace period to move the vCPU. Returns -1
+ * when done, 0 when completing it brought a new exit in v->run (the rest of a string I/O),
+ * which the caller handles and then calls this again.
+ */
+int vmm_vcpu_state_settle(struct vmm_vcpu *v);
 
 /* Reads everything KVM needs to resume the vCPU exactly. 0 or -1 with a message. */
 int vmm_vcpu_state_save(struct vmm *vm, struct vmm_vcpu *v, struct vmm_ckpt_vcpu *out,
