@@ -171,9 +171,14 @@ int vmm_checkpoint_options(struct vmm_options *o, const struct vmm_ckpt *c, char
                            size_t errlen)
 {
     const struct vmm_ckpt_header *h = &c->hdr;
-    if ((o->have_cpus && o->cpus != h->cpus) || h->cpus > VMM_MAX_CPUS) {
+    if (o->have_cpus && o->cpus != h->cpus) {
         snprintf(err, errlen, "header: the checkpoint is for %u vCPUs, --cpus %u was given",
                  h->cpus, o->cpus);
+        return -1;
+    }
+    if (h->cpus > VMM_MAX_CPUS) {
+        snprintf(err, errlen, "header: the checkpoint is for %u vCPUs, this VMM runs at most %d",
+                 h->cpus, VMM_MAX_CPUS);
         return -1;
     }
     if ((o->have_freq && o->freq != h->freq) || (o->have_timeout && o->timeout != h->timeout)) {

@@ -284,7 +284,7 @@ int vmm_migrate_read(struct vmm *vm, struct vmm_ckpt *c)
         fprintf(stderr, "vmwdt-vmm: cannot open %s: %s\n", from, strerror(errno));
         return VMM_EXIT_USAGE;
     }
-    if (!from && write(fd, "R", 1) != 1) {
+    if (!from && send(fd, "R", 1, MSG_NOSIGNAL) != 1) {
         fprintf(stderr, "vmwdt-vmm: the migrating source is gone: %s\n", strerror(errno));
         return VMM_EXIT_ERROR;
     }
