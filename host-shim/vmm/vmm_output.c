@@ -1,6 +1,7 @@
 /*
  * vmwdt-vmm's clock and output lines: one place that formats the time prefix, so that the
- * vCPU threads, the plugin's callbacks and the serial console all print the same way.
+ * vCPU threads, the plugin's callbacks and the serial console all print the same way. The
+ * prefix is exactly "[SECONDS.mmm] " (DESIGN.md section 8), unpadded.
  */
 #define _GNU_SOURCE
 #include <time.h>
@@ -35,7 +36,7 @@ void vmm_vprint(FILE *f, const char *who, const char *fmt, va_list ap)
 {
     double t = (double)vmm_elapsed_ns() / VMM_NS_PER_S;
     flockfile(f);
-    fprintf(f, "[%8.3f] %s: ", t, who);
+    fprintf(f, "[%.3f] %s: ", t, who);
     vfprintf(f, fmt, ap);
     fputc('\n', f);
     fflush(f);

@@ -53,12 +53,11 @@ void vmm_stats_print(const struct vmm *vm)
         const struct vmm_vcpu *v = &vm->vcpus[i];
         if (!v->stats.valid)
             continue;
-        printf("stats: vCPU %u: in KVM_RUN %.3f s, thread CPU %.3f s "
-               "(/proc user %.2f s, system %.2f s, guest_time %.2f s)\n",
-               i, (double)v->stats.in_run_ns / VMM_NS_PER_S,
-               (double)v->stats.thread_cpu_ns / VMM_NS_PER_S,
-               (double)v->stats.utime_ticks / hz, (double)v->stats.stime_ticks / hz,
-               (double)v->stats.guest_ticks / hz);
+        vmm_print(stdout, "stats", "vCPU %u: in KVM_RUN %.3f s, thread CPU %.3f s "
+                  "(/proc user %.2f s, system %.2f s, guest_time %.2f s)",
+                  i, (double)v->stats.in_run_ns / VMM_NS_PER_S,
+                  (double)v->stats.thread_cpu_ns / VMM_NS_PER_S,
+                  (double)v->stats.utime_ticks / hz, (double)v->stats.stime_ticks / hz,
+                  (double)v->stats.guest_ticks / hz);
     }
-    fflush(stdout);
 }

@@ -10,7 +10,7 @@
 /* Takes the calling vCPU thread's figures into v->stats; called by that thread as it ends. */
 void vmm_stats_collect(struct vmm_vcpu *v);
 
-/* Prints one "stats: vCPU n: ..." line per vCPU whose figures were taken. */
+/* Prints one "[s.mmm] stats: vCPU n: ..." line per vCPU whose figures were taken. */
 void vmm_stats_print(const struct vmm *vm);
 
 #endif /* VMM_STATS_H */

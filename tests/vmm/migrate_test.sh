@@ -84,7 +84,7 @@ expect_no_event() {
 # cpu_time OUT CPU N / denied OUT CPU N: the Nth "stats:" line of CPU (1 first, $ last): its
 # thread CPU time, or its time in KVM_RUN less that (never negative).
 stats_field() {
-    sed -n "s/^stats: vCPU $2: in KVM_RUN \([0-9.]*\) s, thread CPU \([0-9.]*\) s.*/\1 \2/p" \
+    sed -n "s/^\[[0-9.]*\] stats: vCPU $2: in KVM_RUN \([0-9.]*\) s, thread CPU \([0-9.]*\) s.*/\1 \2/p" \
         "$work/$1" | sed -n "$3p"
 }
 cpu_time() { stats_field "$@" | awk '{ print $2 }'; }
@@ -277,7 +277,7 @@ case_record_replay() {
     cat "$work/replay"
     [ "$rstatus" -eq 0 ] || fail "vmwdt-replay exited $rstatus"
     local slack kind what real replayed
-    slack=$(sed -n 's/^stats: vCPU 1: in KVM_RUN \([0-9.]*\) s, thread CPU \([0-9.]*\) s.*/\1 \2/p' \
+    slack=$(sed -n 's/^\[[0-9.]*\] stats: vCPU 1: in KVM_RUN \([0-9.]*\) s, thread CPU \([0-9.]*\) s.*/\1 \2/p' \
         "$work/out" | awk '{ d = $1 - $2; if (d > 0) s += d } END { print s + 0.3 }')
     for kind in irq reset; do
         what="stall interrupt"
