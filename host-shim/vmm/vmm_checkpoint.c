@@ -53,6 +53,7 @@ static void save_host_state(struct vmm *vm, struct vmm_ckpt *c, int64_t stop_ns)
             left = v->sleep_ns > stop_ns ? v->sleep_ns - stop_ns : 0;
         c->host[i] = (struct vmm_ckpt_host_vcpu){.irq_pending = v->irq_pending,
                                                  .halted = v->halted, .paused = v->paused,
+                                                 .wdt_enabled = v->wdt_enabled,
                                                  .sleep_left_ns = left};
     }
     pthread_mutex_unlock(&vm->lock);
@@ -210,6 +211,7 @@ static void load_host_state(struct vmm *vm, const struct vmm_ckpt *c)
         const struct vmm_ckpt_host_vcpu *h = &c->host[i];
         v->irq_pending = h->irq_pending;
         v->halted = h->halted;
+        v->wdt_enabled = h->wdt_enabled;
         v->sleep_ns = h->halted && h->sleep_left_ns >= 0 ? now + h->sleep_left_ns : INT64_MAX;
         /* A pause belongs to the source's timeline: only a migration carries it on. */
         v->paused = h->paused && vm->opt.migrate_fd >= 0;

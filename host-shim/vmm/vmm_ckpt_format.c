@@ -16,7 +16,8 @@
 #include "vmm_crc32.h"
 
 /* The vCPU section is this record byte for byte: its size is part of format version 1. */
-_Static_assert(sizeof(struct vmm_ckpt_vcpu) == 6080, "the vCPU record changed: bump VMM_CKPT_VERSION");
+_Static_assert(sizeof(struct vmm_ckpt_vcpu) == 6080,
+               "the vCPU record changed: bump VMM_CKPT_VERSION");
 
 void vmm_ckpt_section_name(uint32_t type, uint32_t index, char *buf, size_t len)
 {
@@ -138,7 +139,8 @@ static int put_host(struct writer *w, const struct vmm_ckpt *c)
         uint8_t *r = p + (size_t)i * VMM_CKPT_HOST_VCPU_SIZE;
         wire_put32(r, (h->irq_pending ? VMM_CKPT_HOST_IRQ_PENDING : 0) |
                           (h->halted ? VMM_CKPT_HOST_HALTED : 0) |
-                          (h->paused ? VMM_CKPT_HOST_PAUSED : 0));
+                          (h->paused ? VMM_CKPT_HOST_PAUSED : 0) |
+                          (h->wdt_enabled ? VMM_CKPT_HOST_WDT_ENABLED : 0));
         wire_put64(r + 8, (uint64_t)h->sleep_left_ns);
     }
     int rc = put_section(w, VMM_CKPT_HOST, 0, p, len, NULL, 0);

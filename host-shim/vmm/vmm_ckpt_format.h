@@ -82,6 +82,7 @@ struct vmm_ckpt_host_vcpu {
     bool irq_pending;      /* the stall interrupt waited for delivery */
     bool halted;           /* the guest had executed HLT and was idle */
     bool paused;           /* a --pause kept the vCPU out of KVM_RUN */
+    bool wdt_enabled;      /* the guest's last STATUS enable bit, for the enable/disable lines */
     int64_t sleep_left_ns; /* what was left of the guest's bound on that HLT; -1: none */
 };
 

@@ -179,12 +179,13 @@ static int decode_host(struct reader *r, const uint8_t *p, uint32_t cpus,
     for (uint32_t i = 0; i < cpus; i++, p += VMM_CKPT_HOST_VCPU_SIZE) {
         uint32_t flags = wire_get32(p);
         int64_t left = (int64_t)wire_get64(p + 8);
-        if ((flags & ~7u) || wire_get32(p + 4) || left < -1)
+        if ((flags & ~15u) || wire_get32(p + 4) || left < -1)
             return refuse(r, "section 'host state': vCPU %u's record is out of range", i);
         host[i] = (struct vmm_ckpt_host_vcpu){
             .irq_pending = flags & VMM_CKPT_HOST_IRQ_PENDING,
             .halted = flags & VMM_CKPT_HOST_HALTED,
             .paused = flags & VMM_CKPT_HOST_PAUSED,
+            .wdt_enabled = flags & VMM_CKPT_HOST_WDT_ENABLED,
             .sleep_left_ns = left,
         };
     }

@@ -20,6 +20,7 @@
 #define VMM_CKPT_HOST_IRQ_PENDING 1u
 #define VMM_CKPT_HOST_HALTED      2u
 #define VMM_CKPT_HOST_PAUSED      4u
+#define VMM_CKPT_HOST_WDT_ENABLED 8u
 
 static inline void wire_put32(uint8_t *p, uint32_t v)
 {

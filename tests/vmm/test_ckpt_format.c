@@ -43,6 +43,7 @@ static void sample(struct vmm_ckpt *c, uint32_t cpus, bool trace, unsigned seed)
         c->vcpus[i].msr_count = 1;
         c->vcpus[i].msrs[0] = (struct kvm_msr_entry){.index = 0x10, .data = 1ULL << 40};
         c->host[i] = (struct vmm_ckpt_host_vcpu){.irq_pending = i == 1, .halted = i == 0,
+                                                 .wdt_enabled = true,
                                                  .sleep_left_ns = i == 0 ? 1500000 : -1};
     }
     c->plugin_json = strdup("{\"format\": \"vmwdt-snapshot\", \"version\": 1}");
@@ -152,6 +153,7 @@ START_TEST(round_trip)
         for (int i = 0; i < 3; i++) {
             ck_assert_int_eq(d.host[i].irq_pending, c.host[i].irq_pending);
             ck_assert_int_eq(d.host[i].halted, c.host[i].halted);
+            ck_assert_int_eq(d.host[i].wdt_enabled, c.host[i].wdt_enabled);
             ck_assert_int_eq(d.host[i].sleep_left_ns, c.host[i].sleep_left_ns);
         }
         ck_assert_str_eq(d.plugin_json, c.plugin_json);
