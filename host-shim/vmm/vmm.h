@@ -104,11 +104,11 @@ struct vmm {
     struct vmm_trace *trace; /* NULL without --record */
     bool clock_sampled;      /* the trace's guest clocks come from vmm_runclock, not halts */
 
-    /* Checkpoints (vmm_checkpoint.c, vmm_migrate.c); only the main thread touches these. */
+    /* Checkpoints (vmm_checkpoint.c, vmm_migrate.c); only the main thread writes these. */
     int64_t resume_after_ns; /* a --migrate-at destination: actions up to this time are past */
     bool handed_off;         /* the run goes on in another process (saved or migrated) */
     int handoff_status;      /* then this process's exit status (saved: 0) */
-    pid_t handoff_pid;       /* migrated: the destination process, waited for at the end */
+    pid_t handoff_pid;       /* (lock) migrated: the destination, waited for at the end */
 };
 
 #endif /* VMM_H */

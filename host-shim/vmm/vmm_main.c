@@ -140,6 +140,9 @@ static void *signal_thread(void *arg)
     if (!vm->signals_done) {
         vm->stop_signal = sig;
         pthread_cond_broadcast(&vm->cond);
+        /* A run that went on in a destination process ends there: the signal goes on too. */
+        if (vm->handoff_pid > 0)
+            kill(vm->handoff_pid, sig);
     }
     pthread_mutex_unlock(&vm->lock);
     return NULL;

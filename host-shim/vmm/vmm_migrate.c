@@ -255,7 +255,13 @@ void vmm_migrate_out(struct vmm *vm)
         return;
     }
     vm->handed_off = true;
+    pthread_mutex_lock(&vm->lock);
     vm->handoff_pid = pid;
+    bool signalled = vm->stop_signal != 0;
+    pthread_mutex_unlock(&vm->lock);
+    /* A SIGINT or SIGTERM that came during the move is the destination's to act on. */
+    if (signalled)
+        kill(pid, vm->stop_signal);
 }
 
 int vmm_migrate_wait(struct vmm *vm)

@@ -294,9 +294,26 @@ case_record_replay() {
     done
 }
 
+# SIGTERM to the source after the move (it only waits): the destination gets it and ends the
+# run cleanly, its trace complete; the source then ends by the same signal, as one run would.
+case_signal() {
+    "$vmm" --plugin "$plugin" --cpus 2 --seconds 30 --timeout 2 --migrate-at 1 \
+        --record "$work/trace.jsonl" >"$work/out" 2>"$work/out.err" &
+    local pid=$!
+    sleep 3
+    kill -TERM "$pid"
+    wait "$pid"
+    status=$?
+    echo "--- vmwdt-vmm --migrate-at 1, SIGTERM to the source at 3 s (exit $status)"
+    cat "$work/out"
+    expect_status 143
+    grep -q 'vmm: stopped by signal 15' "$work/out" || fail "the destination did not stop"
+    tail -n 1 "$work/trace.jsonl" | grep -q '"op": "end"}$' || fail "the trace has no end record"
+}
+
 "$probe" || exit 77
 case "$case_name" in
-stall-restore | stall-migrate | healthy | twice | bad-input | record-replay)
+stall-restore | stall-migrate | healthy | twice | bad-input | record-replay | signal)
     "case_${case_name//-/_}"
     ;;
 *) fail "unknown case" ;;
