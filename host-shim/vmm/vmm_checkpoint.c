@@ -21,7 +21,8 @@
 #include "vmm_output.h"
 #include "vmm_trace.h"
 #include "vmm_vcpu.h"
-#include "vmm_vcpu_state.h"
+#include "vmm_ckpt_state.h"
+#include "vmm_state.h"
 
 const char *vmm_checkpoint_check_cli(const struct vmm_options *o)
 {
@@ -132,18 +133,24 @@ int vmm_checkpoint_take(struct vmm *vm, struct vmm_ckpt *c, bool trace_text, cha
     c->hdr = (struct vmm_ckpt_header){.cpus = vm->opt.cpus, .freq = vm->opt.freq,
                                       .timeout = vm->opt.timeout, .clock = vm->opt.clock,
                                       .ram_size = vm->ram_size};
-    c->vcpus = calloc(vm->opt.cpus, sizeof(*c->vcpus));
+    c->vcpu_size = sizeof(struct vmm_vcpu_state);
+    c->vm_size = sizeof(struct vmm_vm_state);
+    c->vcpus = calloc(vm->opt.cpus, c->vcpu_size);
+    c->vm_state = calloc(1, c->vm_size);
     c->host = calloc(vm->opt.cpus, sizeof(*c->host));
-    if (!c->vcpus || !c->host) {
+    if (!c->vcpus || !c->vm_state || !c->host) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     /* The vCPUs first: their TSCs are read as close to their stop as can be. */
+    struct vmm_vcpu_state *states = (struct vmm_vcpu_state *)c->vcpus;
     for (uint32_t i = 0; i < vm->opt.cpus; i++) {
-        if (vmm_vcpu_state_save(vm, &vm->vcpus[i], &c->vcpus[i], err, errlen) < 0)
+        if (vmm_vcpu_state_get(&vm->vcpus[i], &states[i], err, errlen) < 0)
             return -1;
     }
-    vmm_vm_clock_save(vm, &c->clock);
+    if (vmm_vm_state_get(vm, (struct vmm_vm_state *)c->vm_state, err, errlen) < 0)
+        return -1;
+    c->clock.tsc_khz = vm->tsc_khz;
     c->clock.run_start_ns = vmm_output_start();
     c->clock.run_elapsed_ns = stop_ns - vmm_output_start();
     c->clock.stop_ns = stop_ns;
@@ -202,6 +209,40 @@ int vmm_checkpoint_options(struct vmm_options *o, const struct vmm_ckpt *c, char
     return 0;
 }
 
+static const struct vmm_vcpu_state *vcpu_state(const struct vmm_ckpt *c, uint32_t i)
+{
+    return (const struct vmm_vcpu_state *)(c->vcpus + (size_t)i * c->vcpu_size);
+}
+
+/* Whether a bool read from a stream is one. */
+static bool is_bool(const bool *b)
+{
+    return *(const uint8_t *)b <= 1;
+}
+
+/*
+ * Every record, checked before any is applied, so that a checkpoint KVM would refuse halfway
+ * is refused whole: the MSR counts, the flags, and an irqchip only where this VM has one.
+ */
+static int check_records(struct vmm *vm, const struct vmm_ckpt *c, char *err, size_t errlen)
+{
+    const struct vmm_vm_state *s = (const struct vmm_vm_state *)c->vm_state;
+    if (!is_bool(&s->has_irqchip) || s->has_irqchip != vm->irqchip) {
+        snprintf(err, errlen, "section 'VM state': a VM %s an in-kernel irqchip",
+                 *(const uint8_t *)&s->has_irqchip ? "with" : "without");
+        return -1;
+    }
+    for (uint32_t i = 0; i < vm->opt.cpus; i++) {
+        const struct vmm_vcpu_state *v = vcpu_state(c, i);
+        if (v->msr_count > VMM_STATE_MAX_MSRS || !is_bool(&v->has_xsave) ||
+            !is_bool(&v->has_lapic) || v->has_lapic != vm->irqchip) {
+            snprintf(err, errlen, "section 'vCPU %u': a field is out of range", i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The VMM's own vCPU state: a pending interrupt, a halt and what was left of its bound. */
 static void load_host_state(struct vmm *vm, const struct vmm_ckpt *c)
 {
@@ -217,7 +258,7 @@ static void load_host_state(struct vmm *vm, const struct vmm_ckpt *c)
         v->paused = h->paused && vm->opt.migrate_fd >= 0;
         v->clock_running = false;
         /* The halt's wake-up test reads IF from the last exit, which this kvm_run never had. */
-        v->run->if_flag = (c->vcpus[i].regs.rflags >> 9) & 1;
+        v->run->if_flag = (vcpu_state(c, i)->regs.rflags >> 9) & 1;
     }
 }
 
@@ -229,11 +270,14 @@ int vmm_checkpoint_load(struct vmm *vm, const struct vmm_ckpt *c, int64_t *plugi
                  (unsigned long long)c->hdr.ram_size, (unsigned long long)vm->ram_size);
         return -1;
     }
+    if (check_records(vm, c, err, errlen) < 0)
+        return -1;
     memcpy(vm->ram, c->memory, vm->ram_size);
-    if (vmm_vm_clock_restore(vm, &c->clock, err, errlen) < 0)
+    if (vmm_ckpt_set_tsc_khz(vm, c->clock.tsc_khz, err, errlen) < 0 ||
+        vmm_vm_state_set(vm, (const struct vmm_vm_state *)c->vm_state, err, errlen) < 0)
         return -1;
     for (uint32_t i = 0; i < vm->opt.cpus; i++) {
-        if (vmm_vcpu_state_restore(&vm->vcpus[i], &c->vcpus[i], err, errlen) < 0)
+        if (vmm_vcpu_state_set(&vm->vcpus[i], vcpu_state(c, i), err, errlen) < 0)
             return -1;
     }
     load_host_state(vm, c);
@@ -274,10 +318,14 @@ int vmm_checkpoint_trace(struct vmm *vm, const struct vmm_ckpt *c, int64_t start
     return 0;
 }
 
-/* The IA32_TSC a vCPU had when saved (the last MSR of its record). */
-static uint64_t saved_tsc(const struct vmm_ckpt_vcpu *v)
+/* The IA32_TSC a vCPU had when saved; 0 when its record lacks it. */
+static uint64_t saved_tsc(const struct vmm_vcpu_state *s)
 {
-    return v->msr_count ? v->msrs[v->msr_count - 1].data : 0;
+    for (uint32_t i = 0; i < s->msr_count; i++) {
+        if (s->msrs[i].index == 0x10)
+            return s->msrs[i].data;
+    }
+    return 0;
 }
 
 /*
@@ -288,8 +336,9 @@ static int64_t settle_tsc(struct vmm *vm, const struct vmm_ckpt *c)
 {
     int64_t leap0 = 0;
     for (uint32_t i = 0; i < vm->opt.cpus; i++) {
-        uint64_t now = vmm_vcpu_state_tsc(&vm->vcpus[i]);
-        int64_t leap = now ? (int64_t)(now - saved_tsc(&c->vcpus[i])) : 0;
+        uint64_t now = vmm_ckpt_read_tsc(&vm->vcpus[i]);
+        uint64_t then = saved_tsc(vcpu_state(c, i));
+        int64_t leap = now && then ? (int64_t)(now - then) : 0;
         if (i == 0)
             leap0 = leap;
         if (leap != 0 && vm->guest->tsc_moved)

@@ -1,8 +1,8 @@
 /*
  * The checkpoint writer, and what the writer and reader share: section names and freeing.
  * Every multi-byte field of the header and of the small sections is written little-endian
- * byte by byte; the vCPU sections carry KVM's x86-64 structures as they are in memory (this
- * VMM runs on x86-64 only, so they are little-endian too).
+ * byte by byte; the vCPU and VM records are the caller's, as they are in memory (KVM's x86-64
+ * structures: this VMM runs on x86-64 only, so they are little-endian too).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,10 +15,6 @@
 #include "vmm_ckpt_wire.h"
 #include "vmm_crc32.h"
 
-/* The vCPU section is this record byte for byte: its size is part of format version 1. */
-_Static_assert(sizeof(struct vmm_ckpt_vcpu) == 6080,
-               "the vCPU record changed: bump VMM_CKPT_VERSION");
-
 void vmm_ckpt_section_name(uint32_t type, uint32_t index, char *buf, size_t len)
 {
     switch (type) {
@@ -29,6 +25,7 @@ void vmm_ckpt_section_name(uint32_t type, uint32_t index, char *buf, size_t len)
     case VMM_CKPT_PLUGIN: snprintf(buf, len, "plugin document"); break;
     case VMM_CKPT_TRACE: snprintf(buf, len, "trace"); break;
     case VMM_CKPT_END: snprintf(buf, len, "end"); break;
+    case VMM_CKPT_VM: snprintf(buf, len, "VM state"); break;
     default: snprintf(buf, len, "type %u", type); break;
     }
 }
@@ -38,6 +35,7 @@ void vmm_ckpt_free(struct vmm_ckpt *c)
     if (!c)
         return;
     free(c->memory);
+    free(c->vm_state);
     free(c->vcpus);
     free(c->host);
     free(c->plugin_json);
@@ -111,19 +109,18 @@ static void encode_header(const struct vmm_ckpt *c, uint8_t *h)
     wire_put32(h + 24, c->hdr.timeout);
     wire_put32(h + 28, c->hdr.clock);
     wire_put64(h + 32, c->hdr.ram_size);
-    wire_put32(h + 40, c->hdr.cpus + (c->has_trace ? 6 : 5)); /* sections, end included */
+    wire_put32(h + 40, c->hdr.cpus + (c->has_trace ? 7 : 6)); /* sections, end included */
     wire_put32(h + 60, vmm_crc32(0, h, 60));
 }
 
 static void encode_clock(const struct vmm_ckpt_clock *k, uint8_t *p)
 {
     wire_put32(p, k->tsc_khz);
-    wire_put32(p + 4, k->kvmclock_flags);
-    wire_put64(p + 8, k->kvmclock);
-    wire_put64(p + 16, (uint64_t)k->run_start_ns);
-    wire_put64(p + 24, (uint64_t)k->run_elapsed_ns);
-    wire_put64(p + 32, (uint64_t)k->stop_ns);
-    wire_put64(p + 40, (uint64_t)k->plugin_ns);
+    wire_put32(p + 4, 0);
+    wire_put64(p + 8, (uint64_t)k->run_start_ns);
+    wire_put64(p + 16, (uint64_t)k->run_elapsed_ns);
+    wire_put64(p + 24, (uint64_t)k->stop_ns);
+    wire_put64(p + 32, (uint64_t)k->plugin_ns);
 }
 
 static int put_host(struct writer *w, const struct vmm_ckpt *c)
@@ -171,10 +168,12 @@ int vmm_ckpt_write(int fd, const struct vmm_ckpt *c, char *err, size_t errlen)
     uint8_t clock[VMM_CKPT_CLOCK_SIZE];
     encode_clock(&c->clock, clock);
     if ((rc = put_section(&w, VMM_CKPT_MEMORY, 0, c->memory, c->hdr.ram_size, NULL, 0)) < 0 ||
-        (rc = put_section(&w, VMM_CKPT_CLOCK, 0, clock, sizeof(clock), NULL, 0)) < 0)
+        (rc = put_section(&w, VMM_CKPT_CLOCK, 0, clock, sizeof(clock), NULL, 0)) < 0 ||
+        (rc = put_section(&w, VMM_CKPT_VM, 0, c->vm_state, c->vm_size, NULL, 0)) < 0)
         return rc;
     for (uint32_t i = 0; i < c->hdr.cpus; i++) {
-        rc = put_section(&w, VMM_CKPT_VCPU, i, &c->vcpus[i], sizeof(c->vcpus[i]), NULL, 0);
+        rc = put_section(&w, VMM_CKPT_VCPU, i, c->vcpus + (size_t)i * c->vcpu_size,
+                         c->vcpu_size, NULL, 0);
         if (rc < 0)
             return rc;
     }

@@ -5,13 +5,12 @@
  * The reader validates the whole stream (magic, format version, every length and checksum,
  * the order of the sections, the vCPU count) before it returns anything, so that a caller
  * applies a checkpoint only once all of it is known to be good: nothing is half-restored.
- * The codec knows KVM's structures only as the fixed-size records it carries; applying them
- * is the VM's business.
+ * The codec carries the vCPU and VM records (KVM's state, vmm_state.h) as opaque records of
+ * the size the caller expects; checking and applying what is inside them is the VM's business.
  */
 #ifndef VMM_CKPT_FORMAT_H
 #define VMM_CKPT_FORMAT_H
 
-#include <linux/kvm.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,7 +21,6 @@
 #define VMM_CKPT_SECTION_HEADER_SIZE 24
 
 #define VMM_CKPT_MAX_CPUS 4096
-#define VMM_CKPT_MAX_MSRS 32
 #define VMM_CKPT_MAX_MEMORY (1ULL << 30)
 #define VMM_CKPT_MAX_PLUGIN (64ULL << 20)
 #define VMM_CKPT_MAX_TRACE (1ULL << 30)
@@ -31,11 +29,12 @@
 enum vmm_ckpt_type {
     VMM_CKPT_MEMORY = 1, /* guest RAM, header.ram_size bytes */
     VMM_CKPT_CLOCK = 2,  /* struct vmm_ckpt_clock */
-    VMM_CKPT_VCPU = 3,   /* one per vCPU, index = vCPU: struct vmm_ckpt_vcpu */
+    VMM_CKPT_VCPU = 3,   /* one per vCPU, index = vCPU: its record */
     VMM_CKPT_HOST = 4,   /* the VMM's own per-vCPU state: struct vmm_ckpt_host_vcpu each */
     VMM_CKPT_PLUGIN = 5, /* the plugin's snapshot document (DESIGN.md section 5), as is */
     VMM_CKPT_TRACE = 6,  /* optional: where a --record trace stands */
     VMM_CKPT_END = 7,    /* the number of sections before it */
+    VMM_CKPT_VM = 8,     /* the VM-wide KVM state, after the clock: one record */
 };
 
 struct vmm_ckpt_header {
@@ -50,31 +49,10 @@ struct vmm_ckpt_header {
 /* The time state: what the guest's TSC-timed pets and the output's timestamps depend on. */
 struct vmm_ckpt_clock {
     uint32_t tsc_khz;        /* the guest TSC frequency (KVM_GET_TSC_KHZ) */
-    uint32_t kvmclock_flags; /* KVM_GET_CLOCK */
-    uint64_t kvmclock;
     int64_t run_start_ns;    /* CLOCK_MONOTONIC at the start of the source's run */
     int64_t run_elapsed_ns;  /* the source's run time when its last vCPU stopped */
     int64_t stop_ns;         /* CLOCK_MONOTONIC when the last vCPU stopped */
     int64_t plugin_ns;       /* the source's vmwdt_sleep + vmwdt_snapshot_json time */
-};
-
-#define VMM_CKPT_HAS_XSAVE 1u /* xsave holds the FPU state; else fpu does */
-#define VMM_CKPT_HAS_XCRS  2u
-
-/* One vCPU as KVM gives it; every padding byte is zero so that checksums are stable. */
-struct vmm_ckpt_vcpu {
-    struct kvm_regs regs;
-    struct kvm_sregs sregs;
-    struct kvm_fpu fpu;
-    struct kvm_xsave xsave;
-    struct kvm_xcrs xcrs;
-    struct kvm_vcpu_events events;
-    struct kvm_debugregs debugregs;
-    struct kvm_mp_state mp_state;
-    uint32_t has;       /* VMM_CKPT_HAS_* */
-    uint32_t msr_count; /* <= VMM_CKPT_MAX_MSRS */
-    uint32_t reserved;
-    struct kvm_msr_entry msrs[VMM_CKPT_MAX_MSRS];
 };
 
 /* What the VMM's host side knows of a vCPU that KVM does not. */
@@ -98,7 +76,10 @@ struct vmm_ckpt {
     struct vmm_ckpt_header hdr;
     uint8_t *memory;                 /* hdr.ram_size bytes */
     struct vmm_ckpt_clock clock;
-    struct vmm_ckpt_vcpu *vcpus;     /* hdr.cpus */
+    uint8_t *vm_state;               /* vm_size bytes */
+    size_t vm_size;
+    uint8_t *vcpus;                  /* hdr.cpus records of vcpu_size bytes */
+    size_t vcpu_size;
     struct vmm_ckpt_host_vcpu *host; /* hdr.cpus */
     char *plugin_json;               /* NUL-terminated */
     size_t plugin_len;
@@ -115,13 +96,20 @@ void vmm_ckpt_section_name(uint32_t type, uint32_t index, char *buf, size_t len)
  */
 int vmm_ckpt_write(int fd, const struct vmm_ckpt *c, char *err, size_t errlen);
 
+/* What the reader expects: a vCPU count (0: any), and the sizes of the records it carries. */
+struct vmm_ckpt_shape {
+    uint32_t cpus;
+    size_t vcpu_size;
+    size_t vm_size;
+};
+
 /*
  * Reads and validates a whole checkpoint from fd, reading nothing past its end section.
- * want_cpus: the vCPU count the caller needs, or 0 for any. Returns 0 with *out filled (free
- * it with vmm_ckpt_free), or -1 with *out empty and a message in err that names what is wrong
- * and, for a section, which one.
+ * Returns 0 with *out filled (free it with vmm_ckpt_free), or -1 with *out empty and a
+ * message in err that names what is wrong and, for a section, which one.
  */
-int vmm_ckpt_read(int fd, uint32_t want_cpus, struct vmm_ckpt *out, char *err, size_t errlen);
+int vmm_ckpt_read(int fd, const struct vmm_ckpt_shape *want, struct vmm_ckpt *out, char *err,
+                  size_t errlen);
 
 void vmm_ckpt_free(struct vmm_ckpt *c);
 

@@ -94,7 +94,7 @@ static int read_header(struct reader *r, uint32_t want_cpus, struct vmm_ckpt_hea
     if (wire_get32(h + 12) != VMM_CKPT_HEADER_SIZE || hdr->cpus < 1 ||
         hdr->cpus > VMM_CKPT_MAX_CPUS || hdr->freq < 1 || hdr->timeout < 1 || hdr->clock > 3 ||
         hdr->ram_size < 1 || hdr->ram_size > VMM_CKPT_MAX_MEMORY ||
-        (*sections != hdr->cpus + 5 && *sections != hdr->cpus + 6))
+        (*sections != hdr->cpus + 6 && *sections != hdr->cpus + 7))
         return refuse(r, "header: a field is out of range");
     for (int i = 44; i < 60; i++) {
         if (h[i])
@@ -154,22 +154,12 @@ static int read_section(struct reader *r, uint32_t type, uint32_t index, uint64_
 static int decode_clock(struct reader *r, const uint8_t *p, struct vmm_ckpt_clock *k)
 {
     k->tsc_khz = wire_get32(p);
-    k->kvmclock_flags = wire_get32(p + 4);
-    k->kvmclock = wire_get64(p + 8);
-    k->run_start_ns = (int64_t)wire_get64(p + 16);
-    k->run_elapsed_ns = (int64_t)wire_get64(p + 24);
-    k->stop_ns = (int64_t)wire_get64(p + 32);
-    k->plugin_ns = (int64_t)wire_get64(p + 40);
-    if (k->tsc_khz == 0 || k->run_elapsed_ns < 0 || k->plugin_ns < 0)
+    k->run_start_ns = (int64_t)wire_get64(p + 8);
+    k->run_elapsed_ns = (int64_t)wire_get64(p + 16);
+    k->stop_ns = (int64_t)wire_get64(p + 24);
+    k->plugin_ns = (int64_t)wire_get64(p + 32);
+    if (k->tsc_khz == 0 || wire_get32(p + 4) || k->run_elapsed_ns < 0 || k->plugin_ns < 0)
         return refuse(r, "section 'clock': a field is out of range");
-    return 0;
-}
-
-static int decode_vcpu(struct reader *r, uint32_t i, const uint8_t *p, struct vmm_ckpt_vcpu *v)
-{
-    memcpy(v, p, sizeof(*v));
-    if (v->msr_count > VMM_CKPT_MAX_MSRS || (v->has & ~(VMM_CKPT_HAS_XSAVE | VMM_CKPT_HAS_XCRS)))
-        return refuse(r, "section 'vCPU %u': a field is out of range", i);
     return 0;
 }
 
@@ -227,7 +217,7 @@ static int read_tail(struct reader *r, struct vmm_ckpt *c, uint32_t sections)
     c->plugin_len = (size_t)len;
     if (memchr(p, 0, (size_t)len))
         return refuse(r, "section 'plugin document': not text (holds a NUL byte)");
-    if (sections == cpus + 6) {
+    if (sections == cpus + 7) {
         if (read_section(r, VMM_CKPT_TRACE, 0, VMM_CKPT_TRACE_HEAD_SIZE,
                          VMM_CKPT_TRACE_HEAD_SIZE + VMM_CKPT_MAX_TRACE, &p, &len) < 0)
             return -1;
@@ -247,7 +237,8 @@ static int read_tail(struct reader *r, struct vmm_ckpt *c, uint32_t sections)
     return 0;
 }
 
-static int read_body(struct reader *r, struct vmm_ckpt *c, uint32_t sections)
+static int read_body(struct reader *r, struct vmm_ckpt *c, const struct vmm_ckpt_shape *want,
+                     uint32_t sections)
 {
     uint8_t *p;
     uint64_t len;
@@ -260,32 +251,34 @@ static int read_body(struct reader *r, struct vmm_ckpt *c, uint32_t sections)
         return -1;
     int rc = decode_clock(r, p, &c->clock);
     free(p);
-    if (rc < 0)
+    if (rc < 0 || read_section(r, VMM_CKPT_VM, 0, want->vm_size, want->vm_size, &c->vm_state,
+                               &len) < 0)
         return -1;
-    c->vcpus = calloc(cpus, sizeof(*c->vcpus));
+    c->vm_size = want->vm_size;
+    c->vcpu_size = want->vcpu_size;
+    c->vcpus = malloc(cpus * want->vcpu_size + 1);
     c->host = calloc(cpus, sizeof(*c->host));
     if (!c->vcpus || !c->host)
         return refuse(r, "out of memory for %u vCPUs", cpus);
     for (uint32_t i = 0; i < cpus; i++) {
-        size_t size = sizeof(c->vcpus[i]);
-        if (read_section(r, VMM_CKPT_VCPU, i, size, size, &p, &len) < 0)
+        if (read_section(r, VMM_CKPT_VCPU, i, want->vcpu_size, want->vcpu_size, &p, &len) < 0)
             return -1;
-        rc = decode_vcpu(r, i, p, &c->vcpus[i]);
+        memcpy(c->vcpus + (size_t)i * want->vcpu_size, p, want->vcpu_size);
         free(p);
-        if (rc < 0)
-            return -1;
     }
     return read_tail(r, c, sections);
 }
 
-int vmm_ckpt_read(int fd, uint32_t want_cpus, struct vmm_ckpt *out, char *err, size_t errlen)
+int vmm_ckpt_read(int fd, const struct vmm_ckpt_shape *want, struct vmm_ckpt *out, char *err,
+                  size_t errlen)
 {
     struct reader r = {.fd = fd, .err = err, .errlen = errlen};
     struct vmm_ckpt c;
     memset(&c, 0, sizeof(c));
     memset(out, 0, sizeof(*out));
     uint32_t sections = 0;
-    if (read_header(&r, want_cpus, &c.hdr, &sections) < 0 || read_body(&r, &c, sections) < 0) {
+    if (read_header(&r, want->cpus, &c.hdr, &sections) < 0 ||
+        read_body(&r, &c, want, sections) < 0) {
         vmm_ckpt_free(&c);
         return -1;
     }

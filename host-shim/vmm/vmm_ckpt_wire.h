@@ -11,7 +11,7 @@
 
 #include "vmm_ckpt_format.h"
 
-#define VMM_CKPT_CLOCK_SIZE 48
+#define VMM_CKPT_CLOCK_SIZE 40
 #define VMM_CKPT_HOST_VCPU_SIZE 16
 #define VMM_CKPT_TRACE_HEAD_SIZE 24
 #define VMM_CKPT_END_SIZE 8

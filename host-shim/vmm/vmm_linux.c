@@ -36,12 +36,15 @@
 #define SEL_DATA  0x18   /* __BOOT_DS */
 
 /*
- * noxsave: the kernel saves FPU state with FXSAVE. Some KVM implementations emulate the guest
- * kernel's instructions (no hardware virtualization underneath) and cannot emulate XRSTOR,
- * which stops the boot in fpu__init_system_xstate; the guest needs no AVX.
+ * unknown_nmi_panic: the stall NMI makes the guest panic. panic_print=0x40: the panic prints
+ * every CPU's backtrace, the stuck one's included, even in a kernel without
+ * CONFIG_DEBUG_BUGVERBOSE (whose panic() prints no backtrace of its own). panic=0: the guest
+ * stays stopped, so the watchdog's second window resets it. nokaslr: the System.map addresses
+ * hold. noxsave: the kernel saves FPU state with FXSAVE, since some KVM implementations
+ * emulate the guest kernel's instructions and cannot emulate XRSTOR.
  */
-#define DEFAULT_CMDLINE "console=ttyS0 noapic unknown_nmi_panic nmi_watchdog=0 nokaslr " \
-                        "tsc=reliable no_timer_check panic=0 noxsave"
+#define DEFAULT_CMDLINE "console=ttyS0 noapic unknown_nmi_panic panic_print=0x40 " \
+                        "nmi_watchdog=0 nokaslr tsc=reliable no_timer_check panic=0 noxsave"
 
 struct linux_guest {
     struct vmm *vm;

@@ -34,6 +34,7 @@
 #include "vmm_checkpoint.h"
 #include "vmm_migrate.h"
 #include "vmm_output.h"
+#include "vmm_state.h"
 
 #define MS(ns) ((double)(ns) / 1e6)
 #define VMM_MIGRATE_WAIT_S 10 /* the longest the source waits for each step of the destination */
@@ -294,7 +295,10 @@ int vmm_migrate_read(struct vmm *vm, struct vmm_ckpt *c)
         fprintf(stderr, "vmwdt-vmm: the migrating source is gone: %s\n", strerror(errno));
         return VMM_EXIT_ERROR;
     }
-    int rc = vmm_ckpt_read(fd, from ? 0 : vm->opt.cpus, c, err, sizeof(err));
+    struct vmm_ckpt_shape want = {.cpus = from ? 0 : vm->opt.cpus,
+                                  .vcpu_size = sizeof(struct vmm_vcpu_state),
+                                  .vm_size = sizeof(struct vmm_vm_state)};
+    int rc = vmm_ckpt_read(fd, &want, c, err, sizeof(err));
     if (from)
         close(fd);
     if (rc == 0)

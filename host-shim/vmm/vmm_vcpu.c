@@ -20,7 +20,7 @@
 #include "vmm_stats.h"
 #include "vmm_trace.h"
 #include "vmm_vcpu.h"
-#include "vmm_vcpu_state.h"
+#include "vmm_ckpt_state.h"
 
 #define VMM_KICK_SIGNAL SIGUSR1
 
@@ -111,10 +111,10 @@ static bool vcpu_wait(struct vmm_vcpu *v)
             return false;
         }
         if (vm->pause_all && !v->parked) {
-            /* Its state must be whole while parked (vmm_vcpu_state.h). Without the lock: an
+            /* Its state must be whole while parked (vmm_ckpt_state.h). Without the lock: an
              * exit that completing the last one brings may call into the plugin. */
             pthread_mutex_unlock(&vm->lock);
-            for (int i = 0; i < 8 && vmm_vcpu_state_settle(v) == 0 && vcpu_exit(v); i++)
+            for (int i = 0; i < 8 && vmm_ckpt_settle(v) == 0 && vcpu_exit(v); i++)
                 continue;
             pthread_mutex_lock(&vm->lock);
             if (vm->stop || vm->failed || !vm->pause_all)

@@ -229,7 +229,7 @@ case_bad_input() {
     expect_refused truncated-end "truncated in section 'end'" --restore "$work/cut.ckpt" \
         --seconds 1
     "$sections" "$work/vm.ckpt" >"$work/sections" || fail "cannot list the sections"
-    [ "$(wc -l <"$work/sections")" -eq 8 ] || fail "expected 8 parts: $(cat "$work/sections")"
+    [ "$(wc -l <"$work/sections")" -eq 9 ] || fail "expected 9 parts: $(cat "$work/sections")"
     while IFS=$'\t' read -r name off len; do
         cp "$work/vm.ckpt" "$work/bad.ckpt"
         # One byte in the middle of the part, flipped.

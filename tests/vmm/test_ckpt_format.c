@@ -20,6 +20,10 @@
 #include "vmwdt_test.h"
 
 #define RAM 65536u
+#define VCPU_SIZE 200u /* the records are opaque to the codec: any size the caller names */
+#define VM_SIZE 64u
+
+static const struct vmm_ckpt_shape ANY = {.cpus = 0, .vcpu_size = VCPU_SIZE, .vm_size = VM_SIZE};
 
 /* A checkpoint of cpus vCPUs whose every field is set from seed. */
 static void sample(struct vmm_ckpt *c, uint32_t cpus, bool trace, unsigned seed)
@@ -30,18 +34,19 @@ static void sample(struct vmm_ckpt *c, uint32_t cpus, bool trace, unsigned seed)
     c->memory = malloc(RAM);
     for (uint32_t i = 0; i < RAM; i++)
         c->memory[i] = (uint8_t)(i * 7 + seed);
-    c->clock = (struct vmm_ckpt_clock){.tsc_khz = 2600000, .kvmclock = 123456789,
-                                       .run_start_ns = 1000, .run_elapsed_ns = 5000000000,
-                                       .stop_ns = 5000001000, .plugin_ns = 42000};
-    c->vcpus = calloc(cpus, sizeof(*c->vcpus));
+    c->clock = (struct vmm_ckpt_clock){.tsc_khz = 2600000, .run_start_ns = 1000,
+                                       .run_elapsed_ns = 5000000000, .stop_ns = 5000001000,
+                                       .plugin_ns = 42000};
+    c->vm_size = VM_SIZE;
+    c->vm_state = malloc(VM_SIZE);
+    for (uint32_t i = 0; i < VM_SIZE; i++)
+        c->vm_state[i] = (uint8_t)(i + seed);
+    c->vcpu_size = VCPU_SIZE;
+    c->vcpus = malloc(cpus * VCPU_SIZE);
+    for (uint32_t i = 0; i < cpus * VCPU_SIZE; i++)
+        c->vcpus[i] = (uint8_t)(i * 3 + seed);
     c->host = calloc(cpus, sizeof(*c->host));
     for (uint32_t i = 0; i < cpus; i++) {
-        c->vcpus[i].regs.rip = 0x100 + i + seed;
-        c->vcpus[i].sregs.cs.base = 0x8000;
-        c->vcpus[i].xsave.region[5] = i;
-        c->vcpus[i].has = VMM_CKPT_HAS_XSAVE | VMM_CKPT_HAS_XCRS;
-        c->vcpus[i].msr_count = 1;
-        c->vcpus[i].msrs[0] = (struct kvm_msr_entry){.index = 0x10, .data = 1ULL << 40};
         c->host[i] = (struct vmm_ckpt_host_vcpu){.irq_pending = i == 1, .halted = i == 0,
                                                  .wdt_enabled = true,
                                                  .sleep_left_ns = i == 0 ? 1500000 : -1};
@@ -73,15 +78,17 @@ static uint8_t *encode(const struct vmm_ckpt *c, size_t *len)
 }
 
 /* Decodes len bytes of buf; returns the result and leaves the message in err. */
-static int decode(const uint8_t *buf, size_t len, uint32_t want, struct vmm_ckpt *out,
+static int decode(const uint8_t *buf, size_t len, uint32_t cpus, struct vmm_ckpt *out,
                   char *err, size_t errlen)
 {
+    struct vmm_ckpt_shape want = ANY;
+    want.cpus = cpus;
     int fd = memfd_create("ckpt", MFD_CLOEXEC);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
     lseek(fd, 0, SEEK_SET);
     err[0] = '\0';
-    int rc = vmm_ckpt_read(fd, want, out, err, errlen);
+    int rc = vmm_ckpt_read(fd, &want, out, err, errlen);
     close(fd);
     return rc;
 }
@@ -149,7 +156,8 @@ START_TEST(round_trip)
         ck_assert_uint_eq(d.hdr.timeout, 4);
         ck_assert_mem_eq(d.memory, c.memory, RAM);
         ck_assert_mem_eq(&d.clock, &c.clock, sizeof(c.clock));
-        ck_assert_mem_eq(d.vcpus, c.vcpus, 3 * sizeof(*c.vcpus));
+        ck_assert_mem_eq(d.vm_state, c.vm_state, VM_SIZE);
+        ck_assert_mem_eq(d.vcpus, c.vcpus, 3 * VCPU_SIZE);
         for (int i = 0; i < 3; i++) {
             ck_assert_int_eq(d.host[i].irq_pending, c.host[i].irq_pending);
             ck_assert_int_eq(d.host[i].halted, c.host[i].halted);
@@ -186,7 +194,9 @@ START_TEST(reads_nothing_past_the_end)
     }
     close(sv[1]);
     char err[256], tail[4] = {0};
-    ck_assert_msg(vmm_ckpt_read(sv[0], 1, &d, err, sizeof(err)) == 0, "%s", err);
+    struct vmm_ckpt_shape want = ANY;
+    want.cpus = 1;
+    ck_assert_msg(vmm_ckpt_read(sv[0], &want, &d, err, sizeof(err)) == 0, "%s", err);
     ck_assert_int_eq(read(sv[0], tail, 3), 3);
     ck_assert_str_eq(tail, "ack");
     close(sv[0]);
@@ -219,7 +229,7 @@ START_TEST(truncated_in_every_section)
     uint8_t *buf = encode(&c, &len);
     struct layout l;
     walk(buf, len, &l);
-    ck_assert_int_eq(l.count, 2 + 5 + 1);
+    ck_assert_int_eq(l.count, 2 + 6 + 1);
     expect_refused(buf, 0, 0, "header", "truncated");
     expect_refused(buf, 30, 0, "header", "truncated");
     for (int s = 0; s < l.count; s++) {
@@ -311,6 +321,32 @@ START_TEST(another_vcpu_count)
 }
 END_TEST
 
+/* A reader built with other record sizes refuses the stream at the first record that differs. */
+START_TEST(another_record_size)
+{
+    struct vmm_ckpt c, d;
+    sample(&c, 2, false, 8);
+    size_t len;
+    uint8_t *buf = encode(&c, &len);
+    int fd = memfd_create("ckpt", MFD_CLOEXEC);
+    ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
+    struct vmm_ckpt_shape want = ANY;
+    want.vcpu_size = VCPU_SIZE + 8;
+    char err[256];
+    lseek(fd, 0, SEEK_SET);
+    ck_assert_int_lt(vmm_ckpt_read(fd, &want, &d, err, sizeof(err)), 0);
+    ck_assert_msg(strstr(err, "section 'vCPU 0': length"), "%s", err);
+    want = ANY;
+    want.vm_size = VM_SIZE - 1;
+    lseek(fd, 0, SEEK_SET);
+    ck_assert_int_lt(vmm_ckpt_read(fd, &want, &d, err, sizeof(err)), 0);
+    ck_assert_msg(strstr(err, "section 'VM state': length"), "%s", err);
+    close(fd);
+    vmm_ckpt_free(&c);
+    free(buf);
+}
+END_TEST
+
 static Suite *ckpt_suite(void)
 {
     Suite *s = suite_create("vmm_ckpt_format");
@@ -324,6 +360,7 @@ static Suite *ckpt_suite(void)
     tcase_add_test(tc, flipped_byte_in_every_section);
     tcase_add_test(tc, another_version);
     tcase_add_test(tc, another_vcpu_count);
+    tcase_add_test(tc, another_record_size);
     suite_add_tcase(s, tc);
     return s;
 }
