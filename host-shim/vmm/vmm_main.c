@@ -280,8 +280,9 @@ static int run_vm(struct vmm *vm)
         vmm_note("Linux %s, command line: %s", vm->opt.kernel, vmm_linux_cmdline(vm));
     /* A Linux guest halts inside KVM_RUN: its trace clocks are sampled (vmm_runclock.h). */
     vm->clock_sampled = vm->opt.kernel && vm->trace && vm->opt.clock != VMWDT_CLOCK_MONOTONIC;
+    struct vmm_runclock *clocks = NULL;
     if (restoring || vmm_vcpu_start_all(vm) == 0) {
-        struct vmm_runclock *clocks = vm->clock_sampled ? vmm_runclock_start(vm) : NULL;
+        clocks = vm->clock_sampled ? vmm_runclock_start(vm) : NULL;
         if (vm->clock_sampled && !clocks)
             fprintf(stderr, "vmwdt-vmm: cannot sample the vCPU threads' clocks: the trace "
                             "records every guest clock as running\n");
@@ -294,6 +295,7 @@ static int run_vm(struct vmm *vm)
      */
     vmwdt_plugin_sleep(vm->plugin, vm->dev);
     vmm_vcpu_stop_all(vm);
+    vmm_runclock_finish(clocks);
     if (vm->opt.kernel)
         vmm_linux_close(vm);
     if (vm->handed_off && vm->handoff_pid > 0) {

@@ -2,7 +2,7 @@
  * The guest clocks of a --record trace when the VMM cannot see a vCPU halt. With the in-kernel
  * irqchip a halted vCPU waits inside KVM_RUN, so its thread's CPU time (the AUTO and
  * THREAD_CPU clocks) stops while the VMM still sees it "in KVM_RUN". A sampler thread records
- * instead whether each vCPU thread used CPU time over each short period.
+ * instead, period by period, as much running time as each vCPU thread used CPU time.
  */
 #ifndef VMM_RUNCLOCK_H
 #define VMM_RUNCLOCK_H
@@ -17,7 +17,13 @@ struct vmm_runclock;
  */
 struct vmm_runclock *vmm_runclock_start(struct vmm *vm);
 
-/* Stops the sampler; call before the vCPU threads are joined. */
+/* Stops sampling; call before the vCPU threads are joined (their clocks end with them). */
 void vmm_runclock_stop(struct vmm_runclock *rc);
+
+/*
+ * After the vCPU threads ended (their stats taken), records the CPU time they used since the
+ * last sample, then frees the sampler; call before the trace is closed.
+ */
+void vmm_runclock_finish(struct vmm_runclock *rc);
 
 #endif /* VMM_RUNCLOCK_H */

@@ -54,15 +54,20 @@ struct vmm_trace *vmm_trace_open(const char *path, uint32_t cpus, int64_t start_
     return tr;
 }
 
-/* Starts a record: takes the lock and prints {"t": T, "op": "<op>". */
-static void record_begin(struct vmm_trace *tr, const char *op)
+/* Starts a record of host time now_ns: takes the lock and prints {"t": T, "op": "<op>". */
+static void record_begin_at(struct vmm_trace *tr, const char *op, int64_t now_ns)
 {
     pthread_mutex_lock(&tr->lock);
-    int64_t t = vmm_now_ns() - tr->start_ns;
+    int64_t t = now_ns - tr->start_ns;
     if (t < tr->last_t)
         t = tr->last_t;
     tr->last_t = t;
     fprintf(tr->f, "{\"t\": %lld, \"op\": \"%s\"", (long long)t, op);
+}
+
+static void record_begin(struct vmm_trace *tr, const char *op)
+{
+    record_begin_at(tr, op, vmm_now_ns());
 }
 
 static void record_end(struct vmm_trace *tr)
@@ -108,7 +113,12 @@ void vmm_trace_read(struct vmm_trace *tr, uint64_t offset, uint32_t len)
 
 void vmm_trace_guest(struct vmm_trace *tr, uint32_t cpu, bool running)
 {
-    record_begin(tr, "guest");
+    vmm_trace_guest_at(tr, cpu, running, vmm_now_ns());
+}
+
+void vmm_trace_guest_at(struct vmm_trace *tr, uint32_t cpu, bool running, int64_t now_ns)
+{
+    record_begin_at(tr, "guest", now_ns);
     fprintf(tr->f, ", \"cpu\": %u, \"running\": %s", cpu, running ? "true" : "false");
     record_end(tr);
 }
