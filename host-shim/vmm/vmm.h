@@ -1,8 +1,9 @@
 /*
  * vmwdt-vmm's VM: the state that its parts share. The parts form a tree: vmm_output and
  * vmm_trace at the bottom, then this header, then the KVM set-up (vmm_kvm), the vCPU threads
- * (vmm_vcpu), the watchdog device (vmm_watchdog), each guest (vmm_realmode, ...), and
- * vmm_main.c at the top. A guest plugs into the vCPU loop through struct vmm_guest_ops, so the
+ * (vmm_vcpu), the watchdog device (vmm_watchdog), each guest (vmm_realmode, ...), the
+ * checkpoints (the stream codec vmm_ckpt_* alone beside them; vmm_checkpoint for the source,
+ * vmm_restore for the destination, vmm_migrate moving them), and vmm_main.c at the top. A guest plugs into the vCPU loop through struct vmm_guest_ops, so the
  * loop knows no guest.
  */
 #ifndef VMM_H

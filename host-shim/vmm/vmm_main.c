@@ -13,12 +13,12 @@
 #include <time.h>
 
 #include "vmm.h"
-#include "vmm_checkpoint.h"
 #include "vmm_kvm.h"
 #include "vmm_linux.h"
 #include "vmm_migrate.h"
 #include "vmm_output.h"
 #include "vmm_realmode.h"
+#include "vmm_restore.h"
 #include "vmm_runclock.h"
 #include "vmm_stats.h"
 #include "vmm_trace.h"
@@ -237,7 +237,7 @@ static int restore_vm(struct vmm *vm)
     vmm_output_set_start(start);
     vm->resume_after_ns = from_file ? 0 : c.clock.run_elapsed_ns;
     char err[512] = "";
-    if (vmm_checkpoint_load(vm, &c, &t.restore_ns, err, sizeof(err)) < 0) {
+    if (vmm_restore_load(vm, &c, &t.restore_ns, err, sizeof(err)) < 0) {
         fprintf(stderr, "vmwdt-vmm: checkpoint %s refused: %s\n",
                 from_file ? vm->opt.restore_path : "stream", err);
         vmm_ckpt_free(&c);
@@ -245,13 +245,13 @@ static int restore_vm(struct vmm *vm)
     }
     t.loaded_ns = vmm_now_ns();
     /* The trace before the answer: a destination that cannot write it refuses the VM. */
-    if (vmm_checkpoint_trace(vm, &c, start, err, sizeof(err)) < 0) {
+    if (vmm_restore_trace(vm, &c, start, err, sizeof(err)) < 0) {
         fprintf(stderr, "vmwdt-vmm: %s\n", err);
         rc = VMM_EXIT_USAGE;
     }
     if (rc == 0 && !from_file)
         rc = vmm_migrate_accept(vm);
-    if (rc == 0 && vmm_checkpoint_start(vm, &c, &t.tsc_leap, &t.resumed_ns, &t.wake_ns) == 0)
+    if (rc == 0 && vmm_restore_start(vm, &c, &t.tsc_leap, &t.resumed_ns, &t.wake_ns) == 0)
         vmm_migrate_report(vm, &c, &t);
     vmm_ckpt_free(&c);
     return rc;

@@ -34,6 +34,7 @@
 #include "vmm_checkpoint.h"
 #include "vmm_migrate.h"
 #include "vmm_output.h"
+#include "vmm_restore.h"
 #include "vmm_state.h"
 
 #define MS(ns) ((double)(ns) / 1e6)
@@ -302,7 +303,7 @@ int vmm_migrate_read(struct vmm *vm, struct vmm_ckpt *c)
     if (from)
         close(fd);
     if (rc == 0)
-        rc = vmm_checkpoint_options(&vm->opt, c, err, sizeof(err));
+        rc = vmm_restore_options(&vm->opt, c, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "vmwdt-vmm: checkpoint %s refused: %s\n", from ? from : "stream", err);
         vmm_ckpt_free(c);
