@@ -37,8 +37,8 @@
 
 /*
  * unknown_nmi_panic: the stall NMI makes the guest panic. panic_print=0x40: the panic prints
- * every CPU's backtrace, the stuck one's included, even in a kernel without
- * CONFIG_DEBUG_BUGVERBOSE (whose panic() prints no backtrace of its own). panic=0: the guest
+ * every CPU's backtrace as well, so even a kernel without CONFIG_DEBUG_BUGVERBOSE (whose
+ * panic() prints no backtrace of its own) shows the stuck CPU's. panic=0: the guest
  * stays stopped, so the watchdog's second window resets it. nokaslr: the System.map addresses
  * hold. noxsave: the kernel saves FPU state with FXSAVE, since some KVM implementations
  * emulate the guest kernel's instructions and cannot emulate XRSTOR.

@@ -1,11 +1,17 @@
 /*
  * A stand-in for a Linux kernel, as an ELF vmlinux, to test vmwdt-vmm's --kernel path on any
  * KVM: it is entered like Linux's startup_64 (64-bit mode, the VMM's page tables, RSI = the
- * zero page), installs an NMI handler, says so on the 16550 at 0x3f8, arms its vCPU's watchdog
- * at 0xfe000000 (1 s: CLOCK_FREQ_HZ 10, LOAD_CNT 10, STATUS 1) and spins in stuck_here with
- * interrupts off. The stall NMI then lands in nmi_handler, which reports it and spins too, so
- * the watchdog's second window resets the VM.
+ * zero page), installs an NMI handler, says so on the 16550 at 0x3f8, starts CPU 1 as Linux
+ * does (INIT and SIPI through the in-kernel local APIC; CPU 1 runs a real-mode trampoline at
+ * 0x8000 that says so on the console and halts), arms its vCPU's watchdog at 0xfe000000 (1 s:
+ * CLOCK_FREQ_HZ 10, LOAD_CNT 10, STATUS 1) and spins in stuck_here with interrupts off. The
+ * stall NMI then lands in nmi_handler, which reports it and spins too, so the watchdog's
+ * second window resets the VM.
  */
+
+#define LAPIC      0xfee00000
+#define TRAMPOLINE 0x8000
+#define AP_FLAG    0x600  /* CPU 1 writes 1 here once its line is out */
     .code64
     .text
     .globl _start
@@ -25,6 +31,22 @@ _start:
 
     lea msg_up(%rip), %rsi
     call puts
+
+    /* CPU 1: the trampoline to 0x8000, then INIT and SIPI (vector 0x08: CS:IP = 0800:0000). */
+    lea trampoline(%rip), %rsi
+    mov $TRAMPOLINE, %edi
+    mov $(trampoline_end - trampoline), %ecx
+    rep movsb
+    movl $0, AP_FLAG
+    mov $LAPIC, %edi
+    movl $0x1ff, 0xf0(%rdi)        /* spurious vector register: APIC on */
+    movl $(1 << 24), 0x310(%rdi)   /* destination: APIC ID 1 */
+    movl $0x4500, 0x300(%rdi)      /* INIT */
+    movl $(1 << 24), 0x310(%rdi)
+    movl $(0x4600 | (TRAMPOLINE >> 12)), 0x300(%rdi) /* SIPI */
+5:  pause
+    cmpl $1, AP_FLAG
+    jne 5b
 
     mov $0xfe000000, %edi          /* vCPU 0's watchdog registers */
     movl $10, 12(%rdi)             /* CLOCK_FREQ_HZ */
@@ -59,6 +81,29 @@ puts:
     out %al, %dx
     jmp 2b
 3:  ret
+
+/* CPU 1's real-mode code, copied to TRAMPOLINE: CS = 0x0800, IP = 0. */
+    .code16
+trampoline:
+    cli
+    mov %cs, %ax
+    mov %ax, %ds
+    mov $(msg_ap - trampoline), %si
+    mov $0x3f8, %dx
+6:  lodsb
+    test %al, %al
+    jz 7f
+    out %al, %dx
+    jmp 6b
+7:  xor %ax, %ax
+    mov %ax, %ds
+    movl $1, AP_FLAG
+8:  hlt
+    jmp 8b
+msg_ap:
+    .asciz "synthetic: CPU 1 up\n"
+trampoline_end:
+    .code64
 
     .data
     .balign 16

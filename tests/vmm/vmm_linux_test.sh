@@ -245,9 +245,10 @@ compare_replay() {
 }
 
 # The --kernel path on a stand-in kernel (synthetic_kernel.S, an ELF vmlinux): 64-bit entry,
-# console lines, the watchdog at 0xfe000000, the stall NMI after the RIP report named from the
-# symbol map, the guest's NMI handler, then the reset; the recorded trace replays to the same
-# events within 0.1 s (its clocks are the vCPU threads' sampled CPU time).
+# console lines, CPU 1 started by the guest through the in-kernel LAPIC, the watchdog at
+# 0xfe000000, the stall NMI after the RIP report named from the symbol map, the guest's NMI
+# handler, then the reset; the recorded trace replays to the same events within 0.1 s (its
+# clocks are the vCPU threads' sampled CPU time).
 case_synthetic() {
     local map=$initrd
     "$vmm" --plugin "$plugin" --cpus 2 --seconds 20 --timeout 1 --kernel "$kernel" \
@@ -258,11 +259,14 @@ case_synthetic() {
     sed 's/^/stderr: /' "$work/err"
     expect_status 36
     guest_line "synthetic: up" || fail "no console line from the guest"
-    local on irq where nmi reset
+    guest_line "synthetic: CPU 1 up" || fail "CPU 1 did not start (INIT, SIPI)"
+    local on irq where nmi reset stuck
+    stuck=$(awk '$3 == "stuck_here" { sub(/^0*/, "", $1); print "0x" $1 }' "$map")
+    [ -n "$stuck" ] || fail "no stuck_here in $map"
     on=$(expect_one "watchdog enabled" 0) || fail "$on"
     irq=$(expect_one "stall interrupt" 0) || fail "$irq"
-    where=$(events "stalled at RIP 0x1000066 (stuck_here+0x0)")
-    [ "${where#* }" = 0 ] || fail "no 'vCPU 0: stalled at RIP 0x1000066 (stuck_here+0x0)' line"
+    where=$(events "stalled at RIP $stuck (stuck_here+0x0)")
+    [ "${where#* }" = 0 ] || fail "no 'vCPU 0: stalled at RIP $stuck (stuck_here+0x0)' line"
     nmi=$(sed -n 's/^\[\([0-9.]*\)\] guest: synthetic: NMI$/\1/p' "$work/out")
     [ -n "$nmi" ] || fail "the guest's NMI handler did not run"
     reset=$(expect_one "reset requested" 0) || fail "$reset"
