@@ -38,7 +38,8 @@ const char *vmm_checkpoint_check_cli(const struct vmm_options *o)
         return "--restore and --migrate-fd exclude each other";
     if (o->kernel && (saves || migrations || o->restore_path || o->migrate_fd >= 0))
         return "--kernel: checkpoints and migration cover the built-in guest only (a Linux "
-               "guest's in-kernel interrupt controller, PIT and kvmclock state are not carried)";
+               "guest's serial port and sampled clocks are not carried, and its in-kernel "
+               "interrupt controller, PIT and kvmclock are not restored and tested yet)";
     return NULL;
 }
 

@@ -15,8 +15,9 @@
 
 /*
  * The command line's rules for checkpoints: --save-at with --save, at most one --save-at, no
- * --kernel (a Linux guest's in-kernel irqchip, PIT and kvmclock are not carried). NULL when
- * they hold, else what is wrong.
+ * --kernel (a Linux guest's host-side devices are not carried, and its irqchip, PIT and
+ * kvmclock, which vmm_state.c reads, are not restored and tested yet). NULL when they hold,
+ * else what is wrong.
  */
 const char *vmm_checkpoint_check_cli(const struct vmm_options *o);
 

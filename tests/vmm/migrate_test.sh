@@ -243,7 +243,7 @@ case_bad_input() {
     printf '\x02' | dd of="$work/v2.ckpt" bs=1 seek=8 conv=notrunc status=none
     expect_refused version "format version 2" --restore "$work/v2.ckpt" --seconds 1
     expect_refused cpus "for 2 vCPUs" --restore "$work/vm.ckpt" --cpus 4 --seconds 1
-    # A Linux guest's in-kernel irqchip, PIT and kvmclock are not carried: refused up front.
+    # A Linux guest's checkpoint is not supported: refused up front, before any KVM work.
     run_vmm kernel --cpus 2 --seconds 1 --kernel "$work/bzImage" --migrate-at 0.5
     expect_status 2
     grep -q -- '--kernel: checkpoints and migration cover the built-in guest only' \
