@@ -220,7 +220,7 @@ static int run_status(struct vmm *vm)
 static int restore_vm(struct vmm *vm)
 {
     struct vmm_ckpt c;
-    struct vmm_migrate_times t = {.read_ns = vmm_now_ns()};
+    struct vmm_restore_times t = {.read_ns = vmm_now_ns()};
     bool from_file = vm->opt.restore_path != NULL;
     int rc = from_file ? vmm_migrate_read(vm, &c) : 0;
     if (rc == 0)
@@ -252,7 +252,7 @@ static int restore_vm(struct vmm *vm)
     if (rc == 0 && !from_file)
         rc = vmm_migrate_accept(vm);
     if (rc == 0 && vmm_restore_start(vm, &c, &t.tsc_leap, &t.resumed_ns, &t.wake_ns) == 0)
-        vmm_migrate_report(vm, &c, &t);
+        vmm_restore_report(vm, &c, &t);
     vmm_ckpt_free(&c);
     return rc;
 }

@@ -323,30 +323,3 @@ int vmm_migrate_accept(struct vmm *vm)
     vm->opt.migrate_fd = -1;
     return 0;
 }
-
-void vmm_migrate_report(struct vmm *vm, const struct vmm_ckpt *c,
-                        const struct vmm_migrate_times *t)
-{
-    const struct vmm_ckpt_clock *k = &c->clock;
-    char tsc[160];
-    snprintf(tsc, sizeof(tsc), "the guest's TSC deadlines moved by the %+.3f ms its TSC gained "
-             "while stopped", (double)t->tsc_leap / vm->tsc_khz);
-    if (vm->opt.restore_path) {
-        vmm_note("restored %s (%u vCPUs, checkpointed at %.3f s of its run): downtime %.3f ms "
-                 "in this process (reading it to the first vCPU running again), of which the "
-                 "plugin's restore %.3f ms and wake %.3f ms; %s",
-                 vm->opt.restore_path, c->hdr.cpus, (double)k->run_elapsed_ns / VMM_NS_PER_S,
-                 MS(t->resumed_ns - t->read_ns), MS(t->restore_ns), MS(t->wake_ns), tsc);
-        return;
-    }
-    vmm_note("pid %d carries the run of pid %d on", (int)getpid(), (int)getppid());
-    vmm_note("migrated: downtime %.3f ms (last vCPU stopped to first vCPU running again), of "
-             "which the plugin %.3f ms (sleep and snapshot %.3f ms, restore %.3f ms, wake "
-             "%.3f ms); %s", MS(t->resumed_ns - k->stop_ns),
-             MS(k->plugin_ns + t->restore_ns + t->wake_ns), MS(k->plugin_ns),
-             MS(t->restore_ns), MS(t->wake_ns), tsc);
-    vmm_note("migrated: after the stop, the checkpoint was read and valid at %.3f ms, loaded "
-             "at %.3f ms, the vCPU threads named and parked at %.3f ms",
-             MS(t->read_done_ns - k->stop_ns), MS(t->loaded_ns - k->stop_ns),
-             MS(t->resumed_ns - t->wake_ns - k->stop_ns));
-}

@@ -1,7 +1,8 @@
 /*
  * Moving a checkpoint (DESIGN.md section 8): --save-at writes it to a file, --migrate-at
  * streams it to a new vmwdt-vmm process over a socket pair, --restore and the destination of
- * --migrate-at read it. Each prints a line with the downtime and the plugin's part of it.
+ * --migrate-at read it. Each prints a line with the downtime and the plugin's part of it (the
+ * destination's through vmm_restore_report).
  */
 #ifndef VMM_MIGRATE_H
 #define VMM_MIGRATE_H
@@ -37,20 +38,5 @@ int vmm_migrate_read(struct vmm *vm, struct vmm_ckpt *c);
 
 /* Destination of --migrate-at: tells the source that the VM is taken. 0, or VMM_EXIT_ERROR. */
 int vmm_migrate_accept(struct vmm *vm);
-
-/* The destination's timings, for its report. */
-struct vmm_migrate_times {
-    int64_t read_ns;    /* --restore: when reading the file began */
-    int64_t read_done_ns; /* the whole checkpoint was read and valid */
-    int64_t loaded_ns;  /* it was in KVM and the plugin */
-    int64_t tsc_leap;   /* ticks vCPU 0's TSC gained that KVM kept (deadlines moved) */
-    int64_t restore_ns; /* vmwdt_restore_json */
-    int64_t wake_ns;    /* vmwdt_wake */
-    int64_t resumed_ns; /* the vCPUs were let run */
-};
-
-/* Prints the destination's lines: whose run it carries on, the downtime, the plugin's part. */
-void vmm_migrate_report(struct vmm *vm, const struct vmm_ckpt *c,
-                        const struct vmm_migrate_times *t);
 
 #endif /* VMM_MIGRATE_H */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vmm_ckpt_state.h"
 #include "vmm_output.h"
@@ -19,6 +20,8 @@
 #include "vmm_state.h"
 #include "vmm_trace.h"
 #include "vmm_vcpu.h"
+
+#define MS(ns) ((double)(ns) / 1e6)
 
 int vmm_restore_options(struct vmm_options *o, const struct vmm_ckpt *c, char *err,
                         size_t errlen)
@@ -211,4 +214,31 @@ int vmm_restore_start(struct vmm *vm, const struct vmm_ckpt *c, int64_t *leap_ti
     *plugin_ns = *resumed_ns - t0;
     vmm_vcpu_resume_all(vm);
     return 0;
+}
+
+void vmm_restore_report(struct vmm *vm, const struct vmm_ckpt *c,
+                        const struct vmm_restore_times *t)
+{
+    const struct vmm_ckpt_clock *k = &c->clock;
+    char tsc[160];
+    snprintf(tsc, sizeof(tsc), "the guest's TSC deadlines moved by the %+.3f ms its TSC gained "
+             "while stopped", (double)t->tsc_leap / vm->tsc_khz);
+    if (vm->opt.restore_path) {
+        vmm_note("restored %s (%u vCPUs, checkpointed at %.3f s of its run): downtime %.3f ms "
+                 "in this process (reading it to the first vCPU running again), of which the "
+                 "plugin's restore %.3f ms and wake %.3f ms; %s",
+                 vm->opt.restore_path, c->hdr.cpus, (double)k->run_elapsed_ns / VMM_NS_PER_S,
+                 MS(t->resumed_ns - t->read_ns), MS(t->restore_ns), MS(t->wake_ns), tsc);
+        return;
+    }
+    vmm_note("pid %d carries the run of pid %d on", (int)getpid(), (int)getppid());
+    vmm_note("migrated: downtime %.3f ms (last vCPU stopped to first vCPU running again), of "
+             "which the plugin %.3f ms (sleep and snapshot %.3f ms, restore %.3f ms, wake "
+             "%.3f ms); %s", MS(t->resumed_ns - k->stop_ns),
+             MS(k->plugin_ns + t->restore_ns + t->wake_ns), MS(k->plugin_ns),
+             MS(t->restore_ns), MS(t->wake_ns), tsc);
+    vmm_note("migrated: after the stop, the checkpoint was read and valid at %.3f ms, loaded "
+             "at %.3f ms, the vCPU threads named and parked at %.3f ms",
+             MS(t->read_done_ns - k->stop_ns), MS(t->loaded_ns - k->stop_ns),
+             MS(t->resumed_ns - t->wake_ns - k->stop_ns));
 }

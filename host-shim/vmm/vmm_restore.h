@@ -46,4 +46,19 @@ int vmm_restore_trace(struct vmm *vm, const struct vmm_ckpt *c, int64_t start_ns
 int vmm_restore_start(struct vmm *vm, const struct vmm_ckpt *c, int64_t *leap_ticks,
                       int64_t *resumed_ns, int64_t *plugin_ns);
 
+/* The destination's timings, for vmm_restore_report. */
+struct vmm_restore_times {
+    int64_t read_ns;      /* --restore: when reading the file began */
+    int64_t read_done_ns; /* the whole checkpoint was read and valid */
+    int64_t loaded_ns;    /* it was in KVM and the plugin */
+    int64_t tsc_leap;     /* ticks vCPU 0's TSC gained that KVM kept (deadlines moved) */
+    int64_t restore_ns;   /* vmwdt_restore_json */
+    int64_t wake_ns;      /* vmwdt_wake */
+    int64_t resumed_ns;   /* the vCPUs were let run */
+};
+
+/* Prints the destination's lines: whose run it carries on, the downtime, the plugin's part. */
+void vmm_restore_report(struct vmm *vm, const struct vmm_ckpt *c,
+                        const struct vmm_restore_times *t);
+
 #endif /* VMM_RESTORE_H */
