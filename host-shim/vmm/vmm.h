@@ -1,7 +1,10 @@
 /*
- * vmwdt-vmm: a small KVM virtual machine monitor that runs real vCPUs against a vmwdt plugin.
- * Shared declarations of its parts: the command line (vmm_main.c), the VM and its vCPU threads
- * (vmm_kvm.c) and the trace recorder (vmm_trace.c).
+ * vmwdt-vmm's VM: the state that its parts share. The parts form a tree: vmm_output and
+ * vmm_trace at the bottom, then this header, then the KVM set-up (vmm_kvm), the vCPU threads
+ * (vmm_vcpu), the watchdog device (vmm_watchdog), each guest (vmm_realmode, ...), the
+ * checkpoints (the stream codec vmm_ckpt_* alone beside them; vmm_checkpoint for the source,
+ * vmm_restore for the destination, vmm_migrate moving them), and vmm_main.c at the top. A guest plugs into the vCPU loop through struct vmm_guest_ops, so the
+ * loop knows no guest.
  */
 #ifndef VMM_H
 #define VMM_H
@@ -9,45 +12,49 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <sys/types.h>
 
+#include "vmm_options.h"
 #include "vmwdt_loader.h"
 
-/* Exit statuses. */
-#define VMM_EXIT_OK    0
-#define VMM_EXIT_ERROR 1
-#define VMM_EXIT_USAGE 2  /* bad arguments, or /dev/kvm missing or unusable */
-#define VMM_EXIT_RESET 36 /* the watchdog asked for a reset (crosvm's status) */
-
-#define VMM_MAX_ACTIONS 64
-
-enum vmm_action_kind { VMM_ACT_HANG, VMM_ACT_PAUSE, VMM_ACT_RESUME };
-
-/* Something the host does to one vCPU at a chosen time. */
-struct vmm_action {
-    enum vmm_action_kind kind;
-    uint32_t cpu;
-    int64_t at_ns;       /* since the start of the run */
-    uint32_t command;    /* VMM_ACT_HANG: VMM_CMD_HANG_IRQS_OFF or _ON */
-    int64_t duration_ns; /* VMM_ACT_PAUSE: for the message */
-};
-
-struct vmm_options {
-    uint32_t cpus;
-    int64_t run_ns;
-    uint32_t freq;
-    uint32_t timeout;
-    enum vmwdt_clock clock;
-    const char *plugin_path; /* NULL: the loader's default */
-    const char *record_path; /* NULL: no trace */
-    struct vmm_action actions[VMM_MAX_ACTIONS];
-    unsigned action_count;
-};
-
 struct vmm;
+struct vmm_vcpu;
+struct vmm_trace;
 
-/* One vCPU and its host thread. Fields marked (lock) are guarded by vmm.lock. */
+/*
+ * What one kind of guest adds to the vCPU loop. Each hook runs on the vCPU's own thread.
+ * NULL hooks do nothing.
+ */
+struct vmm_guest_ops {
+    /* An MMIO access outside the watchdog's range; a read fills data. */
+    void (*mmio)(struct vmm_vcpu *v, uint64_t addr, bool is_write, uint8_t *data, uint32_t len);
+    /* A port I/O exit of count accesses of size bytes each at data; an IN fills data. */
+    void (*pio)(struct vmm_vcpu *v, uint16_t port, bool is_write, uint8_t *data, uint32_t size,
+                uint32_t count);
+    /* Before each KVM_RUN, without vm->lock: delivers what is pending. 0, or -1 to fail. */
+    int (*before_run)(struct vmm_vcpu *v);
+    /* With vm->lock held: whether a vCPU halted in user space must wake now. */
+    bool (*wake)(struct vmm_vcpu *v);
+    /* With vm->lock held: --hang on this vCPU, due now (the caller kicks the vCPU). */
+    void (*hang)(struct vmm_vcpu *v, bool irqs_on);
+    /*
+     * A restored vCPU's TSC moved by delta ticks more than the guest saw pass (KVM could not
+     * put it back): moves the guest's own TSC deadlines by as much. Called from the main
+     * thread while the vCPU is parked.
+     */
+    void (*tsc_moved)(struct vmm_vcpu *v, int64_t delta);
+};
+
+/* Figures for the summary, written by the vCPU thread before it ends. */
+struct vmm_vcpu_stats {
+    pid_t tid;
+    int64_t in_run_ns;    /* wall time spent inside KVM_RUN */
+    int64_t thread_cpu_ns;
+    long long utime_ticks, stime_ticks, guest_ticks; /* /proc/<pid>/task/<tid>/stat */
+    bool valid;
+};
+
+/* One vCPU and its host thread. Fields marked (lock) are guarded by vm->lock. */
 struct vmm_vcpu {
     struct vmm *vm;
     uint32_t index;
@@ -56,34 +63,38 @@ struct vmm_vcpu {
     size_t run_size;
     pthread_t thread;
     bool thread_started;
-    volatile uint32_t *command; /* VMM_PC_COMMAND in guest RAM */
 
-    bool irq_pending;     /* (lock) the stall interrupt waits for delivery */
-    bool paused;          /* (lock) the host keeps the vCPU out of KVM_RUN */
-    bool halted;          /* the guest executed HLT; only the vCPU thread touches it */
-    int64_t sleep_ns;     /* the guest's bound on its next HLT (VMM_AUX_SLEEP_MS) */
-    bool clock_running;   /* the guest clock as recorded in the trace */
+    bool irq_pending;   /* (lock) the stall interrupt waits for delivery */
+    bool paused;        /* (lock) --pause: the host keeps the vCPU out of KVM_RUN */
+    bool parked;        /* (lock) the thread waits out of KVM_RUN for vm->pause_all */
+    bool halted;        /* the guest halted in user space; only the vCPU thread touches it */
+    int64_t sleep_ns;   /* when a halted vCPU wakes by itself (host time), or INT64_MAX */
+    bool clock_running; /* the guest clock as recorded in the trace */
+    bool wdt_enabled;   /* (lock) the guest's last STATUS enable bit for this vCPU */
 
-    /* Figures for the summary, written by the vCPU thread before it ends. */
-    pid_t tid;
-    int64_t in_run_ns;    /* wall time spent inside KVM_RUN */
-    int64_t thread_cpu_ns;
-    long long utime_ticks, stime_ticks, guest_ticks; /* /proc/<pid>/task/<tid>/stat */
-    bool stats_valid;
+    struct vmm_vcpu_stats stats;
 };
 
 struct vmm {
     struct vmm_options opt;
     int kvm_fd;
     int vm_fd;
-    uint8_t *ram;
+    uint8_t *ram;        /* guest-physical 0 .. ram_size, mapped in slots by the guest set-up */
+    uint64_t ram_size;
     uint32_t tsc_khz;
+    bool irqchip;        /* the in-kernel PIC, IOAPIC, LAPICs and PIT exist */
     struct vmm_vcpu *vcpus;
-    int64_t start_ns; /* CLOCK_MONOTONIC at the start of the run */
+    uint64_t wdt_base;   /* the watchdog's guest-physical range; every access goes to the plugin */
+    uint64_t wdt_size;
+    const struct vmm_guest_ops *guest;
+    void *guest_data;    /* the guest set-up's own state */
 
     pthread_mutex_t lock;
     pthread_cond_t cond; /* broadcast on every change of the (lock) fields */
     bool stop;           /* (lock) the run is over: every vCPU thread ends */
+    bool pause_all;      /* (lock) every vCPU thread must park out of KVM_RUN */
+    uint32_t parked;     /* (lock) vCPU threads parked for pause_all */
+    uint32_t alive;      /* (lock) vCPU threads started and not yet ended */
     int reset_cpu;       /* (lock) the vCPU whose stall asked for a reset, or -1 */
     int failed;          /* (lock) a vCPU thread hit an error the run cannot go on with */
     int stop_signal;     /* (lock) SIGINT or SIGTERM asked to end the run early, or 0 */
@@ -92,31 +103,13 @@ struct vmm {
     struct vmwdt_plugin *plugin;
     vmwdt *dev;
     struct vmm_trace *trace; /* NULL without --record */
+    bool clock_sampled;      /* the trace's guest clocks come from vmm_runclock, not halts */
+
+    /* Checkpoints (vmm_checkpoint.c, vmm_migrate.c); only the main thread writes these. */
+    int64_t resume_after_ns; /* a --migrate-at destination: actions up to this time are past */
+    bool handed_off;         /* the run goes on in another process (saved or migrated) */
+    int handoff_status;      /* then this process's exit status (saved: 0) */
+    pid_t handoff_pid;       /* (lock) migrated: the destination, waited for at the end */
 };
-
-/* Host time (CLOCK_MONOTONIC) in nanoseconds, and the same since the start of the run. */
-int64_t vmm_now_ns(void);
-int64_t vmm_elapsed_ns(const struct vmm *vm);
-
-/* Prints "[   s.mmm] vCPU n: <message>" as one line; safe from every thread. */
-void vmm_event(struct vmm *vm, uint32_t cpu, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/*
- * vmm_kvm.c. vmm_kvm_open() returns 0 or VMM_EXIT_USAGE (KVM missing or unusable, with a
- * message) or VMM_EXIT_ERROR; it fills kvm_fd, vm_fd, ram, tsc_khz and the vCPUs.
- */
-int vmm_kvm_open(struct vmm *vm, char *err, size_t errlen);
-int vmm_kvm_start_vcpus(struct vmm *vm);
-void vmm_kvm_kick(struct vmm_vcpu *v); /* call with vm->lock held, after changing a field */
-void vmm_kvm_stop_vcpus(struct vmm *vm);
-void vmm_kvm_close(struct vmm *vm);
-
-/* vmm_trace.c: DESIGN.md section 6 traces. Every function is safe from every thread. */
-struct vmm_trace *vmm_trace_open(const char *path, uint32_t cpus, int64_t start_ns);
-void vmm_trace_write(struct vmm_trace *tr, uint64_t offset, const uint8_t *data, uint32_t len);
-void vmm_trace_read(struct vmm_trace *tr, uint64_t offset, uint32_t len);
-void vmm_trace_guest(struct vmm_trace *tr, uint32_t cpu, bool running);
-int vmm_trace_close(struct vmm_trace *tr); /* writes the end record; 0 or -errno */
 
 #endif /* VMM_H */

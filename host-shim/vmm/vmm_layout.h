@@ -43,7 +43,6 @@
 #define VMM_STACK_BASE   0x10000 /* vCPU n's stack: VMM_STACK_SIZE bytes from base + n * size */
 #define VMM_STACK_SIZE   0x1000
 
-#define VMM_MAX_CPUS     64
 #define VMM_STALL_VECTOR 0x40 /* the stall interrupt's vector (real-mode IVT entry) */
 
 #endif /* VMM_LAYOUT_H */

@@ -18,9 +18,11 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "vmm.h"
+#include "vmm_output.h"
+#include "vmm_trace.h"
 
 struct vmm_trace {
     FILE *f;
@@ -52,15 +54,20 @@ struct vmm_trace *vmm_trace_open(const char *path, uint32_t cpus, int64_t start_
     return tr;
 }
 
-/* Starts a record: takes the lock and prints {"t": T, "op": "<op>". */
-static void record_begin(struct vmm_trace *tr, const char *op)
+/* Starts a record of host time now_ns: takes the lock and prints {"t": T, "op": "<op>". */
+static void record_begin_at(struct vmm_trace *tr, const char *op, int64_t now_ns)
 {
     pthread_mutex_lock(&tr->lock);
-    int64_t t = vmm_now_ns() - tr->start_ns;
+    int64_t t = now_ns - tr->start_ns;
     if (t < tr->last_t)
         t = tr->last_t;
     tr->last_t = t;
     fprintf(tr->f, "{\"t\": %lld, \"op\": \"%s\"", (long long)t, op);
+}
+
+static void record_begin(struct vmm_trace *tr, const char *op)
+{
+    record_begin_at(tr, op, vmm_now_ns());
 }
 
 static void record_end(struct vmm_trace *tr)
@@ -106,7 +113,12 @@ void vmm_trace_read(struct vmm_trace *tr, uint64_t offset, uint32_t len)
 
 void vmm_trace_guest(struct vmm_trace *tr, uint32_t cpu, bool running)
 {
-    record_begin(tr, "guest");
+    vmm_trace_guest_at(tr, cpu, running, vmm_now_ns());
+}
+
+void vmm_trace_guest_at(struct vmm_trace *tr, uint32_t cpu, bool running, int64_t now_ns)
+{
+    record_begin_at(tr, "guest", now_ns);
     fprintf(tr->f, ", \"cpu\": %u, \"running\": %s", cpu, running ? "true" : "false");
     record_end(tr);
 }
@@ -123,4 +135,65 @@ int vmm_trace_close(struct vmm_trace *tr)
     pthread_mutex_destroy(&tr->lock);
     free(tr);
     return err ? -err : 0;
+}
+
+/* ---- a trace across a checkpoint ---- */
+
+void vmm_trace_op(struct vmm_trace *tr, const char *op)
+{
+    record_begin(tr, op);
+    if (strcmp(op, "restore") == 0)
+        fputs(", \"fresh\": true", tr->f);
+    record_end(tr);
+}
+
+int vmm_trace_position(struct vmm_trace *tr, int64_t *last_t, uint64_t *length)
+{
+    pthread_mutex_lock(&tr->lock);
+    int rc = fflush(tr->f) == 0 && !tr->error ? 0 : -1;
+    long pos = ftell(tr->f);
+    *last_t = tr->last_t;
+    *length = pos > 0 ? (uint64_t)pos : 0;
+    pthread_mutex_unlock(&tr->lock);
+    return rc == 0 && pos > 0 ? 0 : -1;
+}
+
+void vmm_trace_abandon(struct vmm_trace *tr)
+{
+    if (!tr)
+        return;
+    fclose(tr->f);
+    pthread_mutex_destroy(&tr->lock);
+    free(tr);
+}
+
+struct vmm_trace *vmm_trace_continue(const char *path, uint32_t cpus, int64_t start_ns,
+                                     int64_t last_t, const char *prefix, size_t prefix_len,
+                                     uint64_t in_place_length)
+{
+    struct vmm_trace *tr = calloc(1, sizeof(*tr));
+    if (!tr)
+        return NULL;
+    tr->f = fopen(path, prefix ? "we" : "ae");
+    if (!tr->f) {
+        int saved = errno;
+        free(tr);
+        errno = saved;
+        return NULL;
+    }
+    /* Appending: the file must be exactly what the source left, or the records would not
+     * follow on from its last one. */
+    long size = prefix ? 0 : (fseek(tr->f, 0, SEEK_END), ftell(tr->f));
+    if ((prefix && fwrite(prefix, 1, prefix_len, tr->f) != prefix_len) ||
+        (!prefix && (size < 0 || (uint64_t)size != in_place_length))) {
+        fclose(tr->f);
+        free(tr);
+        errno = prefix ? EIO : ESTALE;
+        return NULL;
+    }
+    pthread_mutex_init(&tr->lock, NULL);
+    tr->cpus = cpus;
+    tr->start_ns = start_ns;
+    tr->last_t = last_t;
+    return tr;
 }

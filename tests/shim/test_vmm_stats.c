@@ -1,5 +1,5 @@
 /*
- * vmwdt-vmm's end-of-run statistics table (host-shim/vmm/vmm_stats.c), through the loader: the
+ * vmwdt-vmm's end-of-run statistics table (host-shim/vmm/vmm_wdt_stats.c), through the loader: the
  * figures of the real plugin, row by row, and one clear line with a plugin of ABI 1.0.
  */
 #define _GNU_SOURCE
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm_stats.h"
+#include "vmm_wdt_stats.h"
 #include "vmwdt_loader.h"
 #include "vmwdt_test.h"
 
@@ -33,7 +33,7 @@ static char *table(struct vmwdt_plugin *p, vmwdt *dev, uint32_t cpus, int *rc)
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     ck_assert_ptr_nonnull(f);
-    *rc = vmm_stats_print(p, dev, cpus, 12.3456, f);
+    *rc = vmm_wdt_stats_print(p, dev, cpus, 12.3456, f);
     fclose(f);
     return text;
 }
@@ -72,10 +72,10 @@ START_TEST(real_plugin_table)
     char *text = table(p, dev, 2, &rc);
     ck_assert_int_eq(rc, 0);
     ck_assert_str_eq(text,
-                     "[  12.346] stats:  vCPU       pets  refused interrupts resets\n"
-                     "[  12.346] stats:     0          3        0          0      0\n"
-                     "[  12.346] stats:     1          1        1          1      1\n"
-                     "[  12.346] stats:   all          4        2          1      1\n");
+                     "[12.346] stats:  vCPU       pets  refused interrupts resets\n"
+                     "[12.346] stats:     0          3        0          0      0\n"
+                     "[12.346] stats:     1          1        1          1      1\n"
+                     "[12.346] stats:   all          4        2          1      1\n");
     free(text);
     vmwdt_plugin_destroy(p, dev);
     vmwdt_plugin_close(p);
@@ -89,7 +89,7 @@ START_TEST(plugin_1_0_says_why)
     int rc;
     char *text = table(p, NULL, 2, &rc);
     ck_assert_int_eq(rc, -ENOSYS);
-    ck_assert_msg(strncmp(text, "[  12.346] stats: no per-vCPU statistics: vmwdt plugin ", 55) == 0 &&
+    ck_assert_msg(strncmp(text, "[12.346] stats: no per-vCPU statistics: vmwdt plugin ", 53) == 0 &&
                       strstr(text, "implements ABI 1.0: vmwdt_vcpu_stats needs ABI 1.1") &&
                       strchr(text, '\n') == text + strlen(text) - 1,
                   "%s", text);

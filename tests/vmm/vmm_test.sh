@@ -186,7 +186,7 @@ case_signal() {
     sed 's/^/stderr: /' "$work/err"
     expect_status 143
     grep -q 'vmm: stopped by signal 15' "$work/out" || fail "no note of the signal"
-    grep -q '^stats: vCPU 1:' "$work/out" || fail "no summary"
+    grep -q '^\[[0-9.]*\] stats: vCPU 1:' "$work/out" || fail "no summary"
     tail -n 1 "$work/trace.jsonl" | grep -q '"op": "end"}$' || fail "the trace has no end record"
     if [ -n "$replay" ]; then
         "$replay" --plugin "$plugin" "$work/trace.jsonl" >"$work/replay" 2>&1 ||
@@ -206,7 +206,7 @@ case_record_replay() {
     cat "$work/replay"
     [ "$rstatus" -eq 0 ] || fail "vmwdt-replay exited $rstatus"
     local slack
-    slack=$(sed -n 's/^stats: vCPU 2: in KVM_RUN \([0-9.]*\) s, thread CPU \([0-9.]*\) s.*/\1 \2/p' \
+    slack=$(sed -n 's/^\[[0-9.]*\] stats: vCPU 2: in KVM_RUN \([0-9.]*\) s, thread CPU \([0-9.]*\) s.*/\1 \2/p' \
         "$work/out" | awk '{ d = $1 - $2; if (d < 0) d = 0; print d + 0.3 }')
     [ -n "$slack" ] || fail "no stats line for vCPU 2"
     echo "slack: $slack s"
