@@ -52,4 +52,15 @@ int wdt_snap_decode(const char *json, uint32_t expect_cpus, struct wdt_snap *out
 /* Frees what wdt_snap_decode() allocated in s. */
 void wdt_snap_release(struct wdt_snap *s);
 
+/*
+ * How the decoder's memory reservations fared since the process started, for the tests and fuzz
+ * targets: the reservation made before a parse must always suffice (overflows stays 0).
+ */
+struct wdt_snap_parse_stats {
+    uint64_t parses;    /* parses that got their reservation */
+    uint64_t overflows; /* parses that needed more than was reserved */
+    uint64_t max_used;  /* the most bytes one parse used */
+};
+void wdt_snap_parse_stats(struct wdt_snap_parse_stats *out);
+
 #endif /* WDT_SNAPSHOT_H */

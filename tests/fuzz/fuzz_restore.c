@@ -10,7 +10,8 @@
  *   same error, and one that restores decodes;
  * - an accepted document leaves the device asleep; its own snapshot restores again and gives
  *   the same snapshot; encoding what the codec decoded decodes to the same text again;
- * - the restored device can be woken and run through its deadlines.
+ * - the restored device can be woken and run through its deadlines;
+ * - the parse never needs more memory than the decoder reserved for it before parsing.
  */
 #include "fuzz_restore.h"
 
@@ -124,6 +125,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct wdt_snap s;
     int drc = wdt_snap_decode(doc, CPUS, &s, NULL, NULL);
+    struct wdt_snap_parse_stats ps;
+    wdt_snap_parse_stats(&ps);
+    check(ps.overflows == 0, "the parse fits the memory reserved for it");
     check(drc == 0 || drc == -EINVAL || drc == -ERANGE || drc == -ENOTSUP || drc == -ENOMEM,
           "codec returns a documented error");
     if (drc == 0) {
