@@ -27,6 +27,7 @@
 #define CPUS 2
 
 int fuzz_last_restore_rc;
+int fuzz_last_rc;
 
 static int64_t virtual_now;
 
@@ -141,6 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int64_t deadline = vmwdt_next_deadline_ns(dev);
     int rc = vmwdt_restore_json(dev, doc);
     fuzz_last_restore_rc = rc;
+    fuzz_last_rc = rc;
     if (drc < 0)
         check(rc == drc, "restore refuses what the codec refuses, with its error");
     if (rc < 0) {
