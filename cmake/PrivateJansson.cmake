@@ -102,7 +102,8 @@ set(WDT_SNAPSHOT_SOURCES
   ${PROJECT_SOURCE_DIR}/snapshot/wdt_json_arena.c)
 # The only symbols the codec's object keeps global: everything else in it, jansson included,
 # becomes local to it.
-set(WDT_SNAPSHOT_API wdt_snap_encode wdt_snap_decode wdt_snap_release wdt_snap_parse_stats)
+set(WDT_SNAPSHOT_API wdt_snap_encode wdt_snap_decode wdt_snap_release wdt_snap_parse_stats
+                     wdt_snap_parse_test_reserve)
 
 # vmwdt_snapshot_codec(<static library> [<compile option>...]): the codec and its jansson,
 # linked into one relocatable object whose only global symbols are WDT_SNAPSHOT_API. Neither a

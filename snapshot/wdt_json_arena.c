@@ -45,6 +45,9 @@ static _Thread_local struct wdt_json_arena *current;
 
 static atomic_uint_fast64_t stat_parses, stat_overflows, stat_max_used;
 
+/* The tests' override of the reservation's size (0: the bound), to reach the overflow paths. */
+static atomic_size_t test_reserve;
+
 static size_t round_up(size_t n)
 {
     return (n + ALIGN - 1) & ~(ALIGN - 1);
@@ -136,7 +139,8 @@ int wdt_json_scan_text(const char *text, size_t limit, int max_depth, struct wdt
  * - an object: its json_object_t and 8 buckets, doubled when full: fewer than 8 + 4 n buckets
  *   for n members.
  * Every value is an element or member of at most one container, so n summed over containers is
- * at most the number of values, itself at most objects + arrays + strings + bare runs.
+ * at most the number of values, itself at most objects + arrays + strings + bare runs (jansson
+ * takes a value only where separators end the previous one).
  */
 size_t wdt_json_arena_bound(const struct wdt_json_scan *s)
 {
@@ -152,10 +156,14 @@ size_t wdt_json_arena_bound(const struct wdt_json_scan *s)
     b += 2 * (s->string_bytes + s->strings) + s->strings * (string_owner + 2 * ALIGN);
     b += s->bare * round_up(scalar);
     b += s->arrays * (round_up(sizeof(json_array_t)) + 8 * sizeof(json_t *) + 2 * ALIGN);
-    b += values * (4 * sizeof(json_t *) + ALIGN);
     b += s->objects * (round_up(sizeof(json_object_t)) + 8 * sizeof(struct hashtable_bucket) +
                        2 * ALIGN);
-    b += values * (4 * sizeof(struct hashtable_bucket) + ALIGN);
+    /* A value grows either an array's table or an object's buckets, and each growth is one
+     * more allocation. */
+    size_t slot = sizeof(json_t *) > sizeof(struct hashtable_bucket)
+                      ? sizeof(json_t *)
+                      : sizeof(struct hashtable_bucket);
+    b += values * (4 * slot + ALIGN);
     /* A margin for what the count above may have missed; the fuzz targets check it holds. */
     return b + b / 8 + 4096;
 }
@@ -248,7 +256,9 @@ int wdt_json_arena_loads(struct wdt_json_arena *a, const char *text,
     /* jansson leaves e untouched when it fails before its lexer starts: never read garbage. */
     memset(e, 0, sizeof(*e));
     memset(a, 0, sizeof(*a));
-    size_t bound = wdt_json_arena_bound(s);
+    size_t bound = atomic_load(&test_reserve);
+    if (bound == 0)
+        bound = wdt_json_arena_bound(s);
     a->chunks = new_chunk(bound);
     if (a->chunks == NULL)
         return -ENOMEM;
@@ -274,6 +284,11 @@ int wdt_json_arena_loads(struct wdt_json_arena *a, const char *text,
     }
     *root = parsed;
     return 0;
+}
+
+void wdt_snap_parse_test_reserve(size_t bytes)
+{
+    atomic_store(&test_reserve, bytes);
 }
 
 void wdt_snap_parse_stats(struct wdt_snap_parse_stats *out)

@@ -7,6 +7,7 @@
 #define WDT_SNAPSHOT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define WDT_SNAP_FORMAT "vmwdt-snapshot"
@@ -62,5 +63,11 @@ struct wdt_snap_parse_stats {
     uint64_t max_used;  /* the most bytes one parse used */
 };
 void wdt_snap_parse_stats(struct wdt_snap_parse_stats *out);
+
+/*
+ * For the tests only: reserve this many bytes before each parse instead of the bound (0 goes
+ * back to the bound), so that the paths taken when a reservation falls short can be tested.
+ */
+void wdt_snap_parse_test_reserve(size_t bytes);
 
 #endif /* WDT_SNAPSHOT_H */

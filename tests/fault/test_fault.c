@@ -331,6 +331,50 @@ static void alloc_restore(void)
     free(pretty);
 }
 
+/*
+ * The paths no real document takes: the reservation is made too small on purpose, so that the
+ * parse needs overflow chunks, and every allocation (reservation, chunks, the rest) fails in
+ * turn. When a chunk cannot be had the parse is abandoned without jansson seeing a failure:
+ * -ENOMEM, the device unchanged, nothing leaked.
+ */
+static void alloc_restore_overflow(void)
+{
+    vmwdt *src = external();
+    set_state(src);
+    char *doc = snap(src);
+    vmwdt_destroy(src);
+    struct wdt_snap_parse_stats ps0, ps1;
+    wdt_snap_parse_stats(&ps0);
+    wdt_snap_parse_test_reserve(64);
+    long k = 0;
+    for (;; k++) {
+        long base = fault_live_allocations();
+        vmwdt *dev = external();
+        char *before = snap(dev);
+        fault_arm(FAULT_ALLOC, k, 1, false);
+        int rc = vmwdt_restore_json(dev, doc);
+        bool hit = fault_hits(FAULT_ALLOC) > 0;
+        fault_disarm();
+        if (hit) {
+            CHECK(rc == -ENOMEM, "short reservation, allocation %ld failing: rc %d", k, rc);
+            CHECK(same_state(dev, before), "short reservation, allocation %ld: state changed", k);
+            faults_survived++;
+        } else {
+            CHECK(rc == 0, "short reservation, no fault: rc %d", rc);
+        }
+        free(before);
+        vmwdt_destroy(dev);
+        check_no_leak(base, "short reservation");
+        if (!hit)
+            break;
+    }
+    wdt_snap_parse_test_reserve(0);
+    wdt_snap_parse_stats(&ps1);
+    CHECK(ps1.overflows > ps0.overflows, "the short reservation overflowed");
+    printf("restore with a short reservation: %ld allocations failed in turn\n", k);
+    free(doc);
+}
+
 static void alloc_set_vcpu_thread(void)
 {
     long base = fault_live_allocations();
@@ -501,6 +545,7 @@ int main(int argc, char **argv)
               (unsigned long long)ps.overflows, (unsigned long long)ps.parses);
         printf("parses: %llu, the most memory one used: %llu bytes\n",
                (unsigned long long)ps.parses, (unsigned long long)ps.max_used);
+        alloc_restore_overflow();
     } else if (strcmp(which, "worker") == 0) {
         worker();
     } else if (strcmp(which, "proc") == 0) {
