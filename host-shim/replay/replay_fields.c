@@ -43,16 +43,101 @@ int events_push(struct event_list *l, int64_t t, uint32_t cpu)
 }
 
 /* Every key of obj must be one of allowed (NULL-terminated) or "comment". */
+/*
+ * The members of the line being parsed, in their order: one json_object_foreach() serves every
+ * lookup of the record's fields, where a json_object_get() per field would hash each key again.
+ * A line of more members than fit is looked up in jansson's table instead.
+ */
+#define INDEX_MAX 16
+static struct {
+    const json_t *obj;
+    size_t n;
+    size_t members; /* members of every object in obj, obj's own and nested ones */
+    const char *key[INDEX_MAX];
+    json_t *val[INDEX_MAX];
+} idx;
+
+size_t fields_members(const json_t *v)
+{
+    size_t n = 0;
+    if (v == idx.obj)
+        return idx.members;
+    if (json_is_object(v)) {
+        const char *key;
+        json_t *m;
+        n = json_object_size(v);
+        json_object_foreach((json_t *)v, key, m)
+            n += fields_members(m);
+    } else if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            n += fields_members(json_array_get(v, i));
+    }
+    return n;
+}
+
+void fields_index(const json_t *obj)
+{
+    const char *key;
+    json_t *v;
+    idx.obj = NULL;
+    idx.n = 0;
+    if (!json_is_object(obj) || json_object_size(obj) > INDEX_MAX)
+        return;
+    idx.members = json_object_size(obj);
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        idx.key[idx.n] = key;
+        idx.val[idx.n++] = v;
+        if (json_is_object(v) || json_is_array(v))
+            idx.members += fields_members(v);
+    }
+    idx.obj = obj;
+}
+
+void fields_forget(void)
+{
+    idx.obj = NULL;
+    idx.n = 0;
+}
+
+static bool same_key(const char *a, const char *b)
+{
+    return a[0] == b[0] && strcmp(a, b) == 0;
+}
+
+json_t *field_get(const json_t *obj, const char *key)
+{
+    if (obj != idx.obj)
+        return json_object_get(obj, key);
+    for (size_t i = 0; i < idx.n; i++)
+        if (same_key(idx.key[i], key))
+            return idx.val[i];
+    return NULL;
+}
+
+static bool key_allowed(const char *key, const char *const *allowed)
+{
+    for (size_t i = 0; allowed[i]; i++)
+        if (same_key(key, allowed[i]))
+            return true;
+    return same_key(key, "comment");
+}
+
 bool keys_allowed(json_t *obj, const char *const *allowed, size_t line, const char *what)
 {
     const char *key;
     json_t *v;
+    if (obj == idx.obj) {
+        for (size_t i = 0; i < idx.n; i++)
+            if (!key_allowed(idx.key[i], allowed)) {
+                trace_error(line, "%s: unknown field \"%s\"", what, idx.key[i]);
+                return false;
+            }
+        return true;
+    }
     json_object_foreach(obj, key, v)
     {
-        bool ok = strcmp(key, "comment") == 0;
-        for (size_t i = 0; !ok && allowed[i]; i++)
-            ok = strcmp(key, allowed[i]) == 0;
-        if (!ok) {
+        if (!key_allowed(key, allowed)) {
             trace_error(line, "%s: unknown field \"%s\"", what, key);
             return false;
         }
@@ -63,7 +148,7 @@ bool keys_allowed(json_t *obj, const char *const *allowed, size_t line, const ch
 bool get_int(json_t *obj, const char *key, int64_t min, int64_t max, int64_t *out,
                     size_t line, const char *what)
 {
-    json_t *v = json_object_get(obj, key);
+    json_t *v = field_get(obj, key);
     if (!v) {
         trace_error(line, "%s: missing field \"%s\"", what, key);
         return false;
@@ -89,7 +174,7 @@ bool get_u32(json_t *obj, const char *key, uint32_t max, uint32_t *out, size_t l
 
 bool get_bool(json_t *obj, const char *key, bool *out, size_t line, const char *what)
 {
-    json_t *v = json_object_get(obj, key);
+    json_t *v = field_get(obj, key);
     if (!v) {
         trace_error(line, "%s: missing field \"%s\"", what, key);
         return false;
@@ -104,7 +189,7 @@ bool get_bool(json_t *obj, const char *key, bool *out, size_t line, const char *
 
 bool get_reg(json_t *obj, uint32_t *out, size_t line, const char *what)
 {
-    json_t *v = json_object_get(obj, "reg");
+    json_t *v = field_get(obj, "reg");
     if (!v) {
         trace_error(line, "%s: missing field \"reg\"", what);
         return false;
@@ -128,7 +213,7 @@ static int hex_digit(char c)
 
 bool get_hex(json_t *obj, struct record *r, size_t line)
 {
-    json_t *v = json_object_get(obj, "data");
+    json_t *v = field_get(obj, "data");
     if (!json_is_string(v)) {
         trace_error(line, "write: %s", v ? "\"data\" must be a hex string" : "missing field \"data\"");
         return false;
@@ -160,7 +245,7 @@ bool get_hex(json_t *obj, struct record *r, size_t line)
 bool get_events(json_t *obj, const char *key, struct event_list *l, uint32_t cpus,
                        size_t line)
 {
-    json_t *list = json_object_get(obj, key), *e;
+    json_t *list = field_get(obj, key), *e;
     size_t i;
     if (!list)
         return true;
@@ -192,7 +277,7 @@ bool get_events(json_t *obj, const char *key, struct event_list *l, uint32_t cpu
 
 bool get_cpu(json_t *obj, uint32_t cpus, uint32_t *out, size_t line, const char *what)
 {
-    json_t *v = json_object_get(obj, "cpu");
+    json_t *v = field_get(obj, "cpu");
     if (v && json_is_integer(v) && (json_integer_value(v) < 0 || json_integer_value(v) >= cpus)) {
         trace_error(line, "%s: cpu %" JSON_INTEGER_FORMAT " is out of range (the trace has %u vCPUs)",
                     what, json_integer_value(v), cpus);

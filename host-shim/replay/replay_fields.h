@@ -12,6 +12,17 @@
 void trace_error(size_t line, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
+ * fields_index() notes obj's members, so that field_get() and the readers below find them
+ * without a hash lookup each; fields_forget() before obj is freed. field_get(): obj[key] or
+ * NULL, for any object.
+ */
+void fields_index(const json_t *obj);
+/* The members of every object in v, nested ones included (for an indexed obj, from the index). */
+size_t fields_members(const json_t *v);
+void fields_forget(void);
+json_t *field_get(const json_t *obj, const char *key);
+
+/*
  * Each reader returns true with *out set, or false after saying why. keys_allowed: every key
  * of obj is one of allowed (NULL-terminated) or "comment". get_int, get_u32: an integer in
  * range. get_reg: a register's name. get_hex: "data" as hex digits, into r->data. get_events:

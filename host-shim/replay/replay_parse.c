@@ -25,7 +25,7 @@ static bool parse_write(json_t *obj, struct record *r, uint32_t cpus)
 {
     static const char *const reg_form[] = {"t", "op", "cpu", "reg", "value", NULL};
     static const char *const raw_form[] = {"t", "op", "offset", "data", NULL};
-    bool raw = json_object_get(obj, "offset") || json_object_get(obj, "data");
+    bool raw = field_get(obj, "offset") || field_get(obj, "data");
     if (raw) {
         int64_t off;
         r->op = OP_WRITE_RAW;
@@ -57,7 +57,7 @@ static bool parse_op_fields(json_t *obj, const char *op, struct record *r, uint3
         return parse_write(obj, r, cpus);
     if (strcmp(op, "read") == 0) {
         r->op = OP_READ;
-        r->has_expect = json_object_get(obj, "expect") != NULL;
+        r->has_expect = field_get(obj, "expect") != NULL;
         return keys_allowed(obj, read_f, line, op) && get_cpu(obj, cpus, &r->cpu, line, op) &&
                get_reg(obj, &r->reg, line, op) &&
                (!r->has_expect || get_u32(obj, "expect", UINT32_MAX, &r->expect, line, op));
@@ -70,7 +70,7 @@ static bool parse_op_fields(json_t *obj, const char *op, struct record *r, uint3
     if (strcmp(op, "restore") == 0) {
         r->op = OP_RESTORE;
         return keys_allowed(obj, restore_f, line, op) &&
-               (!json_object_get(obj, "fresh") || get_bool(obj, "fresh", &r->flag, line, op));
+               (!field_get(obj, "fresh") || get_bool(obj, "fresh", &r->flag, line, op));
     }
     if (strcmp(op, "expect") == 0) {
         r->op = OP_EXPECT;
@@ -91,7 +91,7 @@ static bool parse_header(json_t *obj, struct reader *rd, size_t line)
 {
     static const char *const keys[] = {"vmwdt_trace", "cpus", "action", NULL};
     int64_t version;
-    if (!json_object_get(obj, "vmwdt_trace")) {
+    if (!field_get(obj, "vmwdt_trace")) {
         trace_error(line, "the first line must be the header {\"vmwdt_trace\": 1, \"cpus\": N}");
         return false;
     }
@@ -107,7 +107,7 @@ static bool parse_header(json_t *obj, struct reader *rd, size_t line)
         !get_int(obj, "cpus", 1, VMWDT_MAX_CPUS, &cpus, line, "header"))
         return false;
     rd->cpus = (uint32_t)cpus;
-    json_t *a = json_object_get(obj, "action");
+    json_t *a = field_get(obj, "action");
     rd->action = VMWDT_ACTION_IRQ_THEN_RESET;
     if (!a)
         return true;
@@ -141,7 +141,7 @@ static bool parse_record(json_t *obj, struct reader *rd, struct record *r)
     size_t line = rd->line;
     memset(r, 0, sizeof *r);
     r->line = line;
-    json_t *op = json_object_get(obj, "op");
+    json_t *op = field_get(obj, "op");
     if (!op || !json_is_string(op)) {
         trace_error(line, op ? "\"op\" must be a string" : "missing field \"op\"");
         return false;
@@ -169,6 +169,39 @@ static bool blank(const char *s)
     return *s == '\0';
 }
 
+/*
+ * Whether the line, which parsed as JSON, names a key twice in one object. jansson keeps the
+ * last of duplicate keys, so its objects then hold fewer members than the text has name
+ * separators (':' outside strings; buf holds no NUL, which was checked). Checked here rather
+ * than with JSON_REJECT_DUPLICATES, which looks every key up once more while parsing: most
+ * lines have one flat object.
+ */
+static bool has_duplicate_key(const char *buf, const json_t *obj)
+{
+    size_t colons = 0;
+    const char *p = buf;
+    for (;;) {
+        p += strcspn(p, "\":");
+        if (*p == '\0')
+            break;
+        if (*p++ == ':') {
+            colons++;
+            continue;
+        }
+        /* Inside a string: up to the quote that ends it. */
+        for (;;) {
+            p += strcspn(p, "\"\\");
+            if (*p == '\0')
+                return false; /* not reached: the line parsed */
+            if (*p++ == '"')
+                break;
+            if (*p != '\0')
+                p++;
+        }
+    }
+    return colons != fields_members(obj);
+}
+
 void record_clear(struct record *r)
 {
     free(r->data);
@@ -187,10 +220,15 @@ int reader_line(struct reader *rd, const char *buf, size_t len, struct record *r
     if (blank(buf))
         return READ_SKIPPED;
     json_error_t jerr;
-    json_t *obj = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-    int rc = READ_ERROR;
+    json_t *obj = json_loadb(buf, len, 0, &jerr);
     if (!obj) {
         trace_error(line, "not JSON: %s (column %d)", jerr.text, jerr.column);
+        return READ_ERROR;
+    }
+    fields_index(obj);
+    int rc = READ_ERROR;
+    if (has_duplicate_key(buf, obj)) {
+        trace_error(line, "not JSON: duplicate object key");
     } else if (!json_is_object(obj)) {
         trace_error(line, "a trace line must be a JSON object");
     } else if (!rd->header) {
@@ -201,6 +239,7 @@ int reader_line(struct reader *rd, const char *buf, size_t len, struct record *r
     } else {
         record_clear(r);
     }
+    fields_forget();
     json_decref(obj);
     return rc;
 }

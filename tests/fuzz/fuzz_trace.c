@@ -8,8 +8,10 @@
  * Besides "never crashes, leaks or reads out of bounds", every record the parser accepts must
  * obey what the format promises the replay: t never decreases, every vCPU named exists, a
  * register is one of the four, a restore follows a snapshot, nothing follows end, and expect
- * lists hold [t >= 0, existing cpu]. A failed property aborts.
+ * lists hold [t >= 0, existing cpu]; and a line accepted has no duplicate key, as jansson's
+ * JSON_REJECT_DUPLICATES would tell. A failed property aborts.
  */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +100,14 @@ static int whole_trace(const uint8_t *data, size_t size)
         memset(&r, 0, sizeof r);
         int got = reader_line(&rd, line, len, &r);
         check(got == READ_RECORD || got == READ_SKIPPED || got == READ_ERROR, "a known result");
+        if (got != READ_ERROR) {
+            /* An accepted line is JSON without a duplicate key, as jansson's own check says. */
+            json_error_t e;
+            json_t *again = json_loadb(line, len, JSON_REJECT_DUPLICATES, &e);
+            check(again != NULL || strspn(line, " \t\r\n\v\f") == len,
+                  "an accepted line has no duplicate key");
+            json_decref(again);
+        }
         if (got == READ_RECORD) {
             check(rd.header, "records come after the header");
             check(rd.cpus >= 1 && rd.cpus <= VMWDT_MAX_CPUS && rd.action <= VMWDT_ACTION_NONE,
