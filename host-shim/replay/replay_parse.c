@@ -169,21 +169,14 @@ static bool blank(const char *s)
     return *s == '\0';
 }
 
-/*
- * Whether the line, which parsed as JSON, names a key twice in one object. jansson keeps the
- * last of duplicate keys, so its objects then hold fewer members than the text has name
- * separators (':' outside strings; buf holds no NUL, which was checked). Checked here rather
- * than with JSON_REJECT_DUPLICATES, which looks every key up once more while parsing: most
- * lines have one flat object.
- */
-static bool has_duplicate_key(const char *buf, const json_t *obj)
+/* The name separators of a line: ':' outside strings. */
+static size_t separators(const char *p)
 {
     size_t colons = 0;
-    const char *p = buf;
     for (;;) {
         p += strcspn(p, "\":");
         if (*p == '\0')
-            break;
+            return colons;
         if (*p++ == ':') {
             colons++;
             continue;
@@ -192,14 +185,29 @@ static bool has_duplicate_key(const char *buf, const json_t *obj)
         for (;;) {
             p += strcspn(p, "\"\\");
             if (*p == '\0')
-                return false; /* not reached: the line parsed */
+                return colons;
             if (*p++ == '"')
                 break;
             if (*p != '\0')
                 p++;
         }
     }
-    return colons != fields_members(obj);
+}
+
+/*
+ * Whether the line (len bytes, no NUL: that was checked), which parsed as JSON, names a key
+ * twice in one object. jansson keeps the last of duplicate keys, so its objects then hold fewer
+ * members than the text has name separators. Checked here rather than with
+ * JSON_REJECT_DUPLICATES, which looks every key up once more while parsing. Every ':' of the
+ * line is counted first: as many as the members kept rules duplicates out, since strings can
+ * only add to that count; only otherwise are strings told apart.
+ */
+static bool has_duplicate_key(const char *buf, size_t len, const json_t *obj)
+{
+    size_t members = fields_members(obj), all = 0;
+    for (const char *p = buf, *end = buf + len; (p = memchr(p, ':', (size_t)(end - p))) != NULL; p++)
+        all++;
+    return all != members && separators(buf) != members;
 }
 
 void record_clear(struct record *r)
@@ -227,7 +235,7 @@ int reader_line(struct reader *rd, const char *buf, size_t len, struct record *r
     }
     fields_index(obj);
     int rc = READ_ERROR;
-    if (has_duplicate_key(buf, obj)) {
+    if (has_duplicate_key(buf, len, obj)) {
         trace_error(line, "not JSON: duplicate object key");
     } else if (!json_is_object(obj)) {
         trace_error(line, "a trace line must be a JSON object");
