@@ -29,7 +29,7 @@ enum op {
     OP_SNAPSHOT,
     OP_RESTORE,
     OP_EXPECT,
-    OP_END
+    OP_END /* stays last: the fuzz target checks ops against it */
 };
 
 struct event {
