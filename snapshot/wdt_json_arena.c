@@ -224,6 +224,17 @@ static void install_allocator(void)
     json_set_alloc_funcs(arena_malloc, arena_free);
 }
 
+/*
+ * jansson keeps its allocator in plain globals: they are set once, and every user of this copy
+ * of jansson (the encoder too) calls this first, so that each read of them comes after the
+ * write.
+ */
+void wdt_json_arena_install(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, install_allocator);
+}
+
 void wdt_json_arena_release(struct wdt_json_arena *a)
 {
     struct wdt_json_chunk *c = a->chunks;
@@ -250,8 +261,7 @@ int wdt_json_arena_loads(struct wdt_json_arena *a, const char *text,
                          const struct wdt_json_scan *s, size_t flags, json_error_t *e,
                          json_t **root)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, install_allocator);
+    wdt_json_arena_install();
 
     /* jansson leaves e untouched when it fails before its lexer starts: never read garbage. */
     memset(e, 0, sizeof(*e));

@@ -50,6 +50,9 @@ int wdt_json_arena_loads(struct wdt_json_arena *a, const char *text,
                          const struct wdt_json_scan *s, size_t flags, json_error_t *e,
                          json_t **root);
 
+/* Gives jansson the arena's allocator, once; to be called before any other use of jansson. */
+void wdt_json_arena_install(void);
+
 /* Frees everything the parse allocated, the tree included. */
 void wdt_json_arena_release(struct wdt_json_arena *a);
 

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 
+#include "wdt_json_arena.h"
 #include "wdt_snap_fields.h"
 
 /* Whether the encoder may write v: the same rules the decoder enforces. */
@@ -97,6 +98,7 @@ int wdt_snap_encode(const struct wdt_snap *s, char **json_out)
         if (!vcpu_encodable(&s->vcpus[i], s->activated))
             return -EINVAL;
     }
+    wdt_json_arena_install();
     json_t *root = encode_root(s);
     if (root == NULL)
         return -ENOMEM;
