@@ -109,13 +109,19 @@ void proc(void)
     }
     CHECK(vmwdt_set_vcpu_thread(dev, 0, getpid(), gettid()) == 0, "set_vcpu_thread after");
 
-    /* Reading the clock while /proc cannot be opened, then while it cannot be read. */
+    /*
+     * Reading the clock while /proc cannot be opened (vCPU 0), then while it cannot be read
+     * (vCPU 2): a vCPU logs its fallback once, so each fault has a vCPU of its own.
+     */
+    CHECK(vmwdt_set_vcpu_thread(dev, 2, getpid(), gettid()) == 0, "set_vcpu_thread");
     enum fault_kind kinds[] = { FAULT_PROC_OPEN, FAULT_PREAD };
+    uint32_t cpus[] = { 0, 2 };
     for (int i = 0; i < 2; i++) {
+        uint32_t cpu = cpus[i];
         int logs_before = atomic_load(&logs);
         fault_arm(kinds[i], 0, -1, false);
-        get(dev, 0, VMWDT_REG_CURRENT_CNT);
-        CHECK(put(dev, 0, VMWDT_REG_LOAD_CNT, 100) == 0, "pet under the fault");
+        get(dev, cpu, VMWDT_REG_CURRENT_CNT);
+        CHECK(put(dev, cpu, VMWDT_REG_LOAD_CNT, 100) == 0, "pet under the fault");
         hits = fault_hits(kinds[i]);
         fault_disarm();
         if (hits > 0) {
@@ -124,7 +130,7 @@ void proc(void)
         }
         /* Once the fault is gone the clock is read from /proc again (calls counted, none fail). */
         fault_arm(FAULT_PREAD, 1L << 40, 0, false);
-        get(dev, 0, VMWDT_REG_CURRENT_CNT);
+        get(dev, cpu, VMWDT_REG_CURRENT_CNT);
         CHECK(fault_calls(FAULT_PREAD) > 0, "the thread's clock is read again after the fault");
         fault_disarm();
     }
