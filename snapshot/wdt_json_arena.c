@@ -170,6 +170,8 @@ size_t wdt_json_arena_bound(const struct wdt_json_scan *s)
 
 static struct wdt_json_chunk *new_chunk(size_t size)
 {
+    if (size > SIZE_MAX - sizeof(struct wdt_json_chunk))
+        return NULL;
     struct wdt_json_chunk *c = malloc(sizeof(*c) + size);
     if (c != NULL) {
         c->next = NULL;
