@@ -44,6 +44,12 @@ done
 echo
 echo "== bench_stats_cost (the ABI 1.1 counters: the library against the same sources without them)"
 "$bin/bench_stats_cost" "$with_stats" "$without_stats"
+# The replayer on a two-million-record trace, next to jansson's parse of the same lines.
+cmake --build "$build" -j "$jobs" --target bench_replay vmwdt-replay vmwdt >/dev/null
+echo
+echo "== bench_replay"
+"$bin/bench_replay" --replay "$build/host-shim/replay/vmwdt-replay" \
+    --plugin "$build/plugin/libvmwdt.so.1"
 m1=$(machine_ticks); o1=$(own_ticks); u1=$(uptime_ticks)
 
 echo

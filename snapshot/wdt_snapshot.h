@@ -7,6 +7,7 @@
 #define WDT_SNAPSHOT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define WDT_SNAP_FORMAT "vmwdt-snapshot"
@@ -51,5 +52,22 @@ int wdt_snap_decode(const char *json, uint32_t expect_cpus, struct wdt_snap *out
 
 /* Frees what wdt_snap_decode() allocated in s. */
 void wdt_snap_release(struct wdt_snap *s);
+
+/*
+ * How the decoder's memory reservations fared since the process started, for the tests and fuzz
+ * targets: the reservation made before a parse must always suffice (overflows stays 0).
+ */
+struct wdt_snap_parse_stats {
+    uint64_t parses;    /* parses that got their reservation */
+    uint64_t overflows; /* parses that needed more than was reserved */
+    uint64_t max_used;  /* the most bytes one parse used */
+};
+void wdt_snap_parse_stats(struct wdt_snap_parse_stats *out);
+
+/*
+ * For the tests only: reserve this many bytes before each parse instead of the bound (0 goes
+ * back to the bound), so that the paths taken when a reservation falls short can be tested.
+ */
+void wdt_snap_parse_test_reserve(size_t bytes);
 
 #endif /* WDT_SNAPSHOT_H */

@@ -10,7 +10,8 @@
  *   same error, and one that restores decodes;
  * - an accepted document leaves the device asleep; its own snapshot restores again and gives
  *   the same snapshot; encoding what the codec decoded decodes to the same text again;
- * - the restored device can be woken and run through its deadlines.
+ * - the restored device can be woken and run through its deadlines;
+ * - the parse never needs more memory than the decoder reserved for it before parsing.
  */
 #include "fuzz_restore.h"
 
@@ -26,6 +27,7 @@
 #define CPUS 2
 
 int fuzz_last_restore_rc;
+int fuzz_last_rc;
 
 static int64_t virtual_now;
 
@@ -124,6 +126,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct wdt_snap s;
     int drc = wdt_snap_decode(doc, CPUS, &s, NULL, NULL);
+    struct wdt_snap_parse_stats ps;
+    wdt_snap_parse_stats(&ps);
+    check(ps.overflows == 0, "the parse fits the memory reserved for it");
     check(drc == 0 || drc == -EINVAL || drc == -ERANGE || drc == -ENOTSUP || drc == -ENOMEM,
           "codec returns a documented error");
     if (drc == 0) {
@@ -137,6 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int64_t deadline = vmwdt_next_deadline_ns(dev);
     int rc = vmwdt_restore_json(dev, doc);
     fuzz_last_restore_rc = rc;
+    fuzz_last_rc = rc;
     if (drc < 0)
         check(rc == drc, "restore refuses what the codec refuses, with its error");
     if (rc < 0) {

@@ -2,10 +2,7 @@
 #ifndef FUZZ_RESTORE_H
 #define FUZZ_RESTORE_H
 
-#include <stddef.h>
-#include <stdint.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_target.h"
 
 /* What vmwdt_restore_json() returned for the last input (for the replay driver). */
 extern int fuzz_last_restore_rc;

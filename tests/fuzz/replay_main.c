@@ -1,11 +1,11 @@
 /*
- * Replays files through the restore fuzz target without libFuzzer, so that every build (gcc
- * included) runs the corpus through it with the target's property checks.
+ * Replays files through a fuzz target without libFuzzer, so that every build (gcc included)
+ * runs the corpus through it with the target's property checks.
  *
- *   fuzz_restore_replay [--valid | --invalid | --any] PATH...
+ *   <target>_replay [--valid | --invalid | --any] PATH...
  *
  * PATH is a file or a directory (its files, in name order). After --valid every file must
- * restore; after --invalid every file must be refused; --any (the default) accepts either.
+ * be accepted; after --invalid every file must be refused; --any (the default) accepts either.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fuzz_restore.h"
+#include "fuzz_target.h"
 
 enum expect { ANY, VALID, INVALID };
 
@@ -44,9 +44,9 @@ static void replay_file(const char *path, enum expect want)
     LLVMFuzzerTestOneInput(buf, n);
     free(buf);
     files++;
-    int rc = fuzz_last_restore_rc;
+    int rc = fuzz_last_rc;
     if ((want == VALID && rc != 0) || (want == INVALID && rc == 0)) {
-        fprintf(stderr, "%s: restore returned %d, expected %s\n", path, rc,
+        fprintf(stderr, "%s: the target returned %d, expected %s\n", path, rc,
                 want == VALID ? "success" : "a refusal");
         failures++;
     }
