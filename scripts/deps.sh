@@ -3,7 +3,7 @@
 # Runs apt-get only as root; otherwise it names what is missing and carries on.
 set -euo pipefail
 
-need=(cmake make gcc pkg-config libjansson-dev libffi-dev check libfdt-dev)
+need=(cmake make gcc pkg-config libjansson-dev libffi-dev check libfdt-dev dpkg-dev)
 if [ "${1:-}" = "--tests" ]; then
   # Fuzzing (clang's libFuzzer runtime), memory checking, ELF inspection, the ABI baselines.
   need+=(clang libclang-rt-14-dev valgrind binutils abigail-tools)
