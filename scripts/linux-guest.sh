@@ -135,7 +135,7 @@ check_config() {
 			;;
 		*) continue ;;
 		esac
-		got=$(grep -E "^(# )?$name[= ]" "$src/.config" || true)
+		got=$(grep -E "^(# )?${name}[= ]" "$src/.config" || true)
 		if [ "$want" = "# $name is not set" ]; then
 			# An option asked off may also be absent (its menu is off).
 			case "$got" in "" | "$want") continue ;; esac
