@@ -131,8 +131,20 @@ int64_t wdt_slot_update_deadline(struct wdt_slot *s, int64_t guest, int64_t host
  */
 void wdt_slot_requeue(struct vmwdt *dev, uint32_t cpu, int64_t guest);
 
-/* Makes sure the heap checks vCPU cpu no later than its deadline; no slot lock held. */
-void wdt_rt_queue(struct vmwdt *dev, uint32_t cpu, int64_t deadline);
+/* The part of wdt_rt_queue() that takes rt.lock: the deadline may lie before the heap key. */
+void wdt_rt_queue_earlier(struct vmwdt *dev, uint32_t cpu, int64_t deadline);
+
+/*
+ * Makes sure the heap checks vCPU cpu no later than its deadline; no slot lock held. The common
+ * pet moves the deadline later, and the key already lies no later than it: one comparison,
+ * inline. The deadline was stored before this load, which wdt_heap_settle relies on when it
+ * raises a key without this vCPU's lock.
+ */
+static inline void wdt_rt_queue(struct vmwdt *dev, uint32_t cpu, int64_t deadline)
+{
+    if (deadline < atomic_load(&dev->slots[cpu].heap_key))
+        wdt_rt_queue_earlier(dev, cpu, deadline);
+}
 
 /* Handles every check due at or before now; returns how many events fired. */
 int wdt_rt_run_due(struct vmwdt *dev, int64_t now);

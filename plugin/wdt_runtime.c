@@ -82,17 +82,10 @@ void wdt_slot_requeue(struct vmwdt *dev, uint32_t cpu, int64_t guest)
     wdt_rt_queue(dev, cpu, deadline);
 }
 
-void wdt_rt_queue(struct vmwdt *dev, uint32_t cpu, int64_t deadline)
+void wdt_rt_queue_earlier(struct vmwdt *dev, uint32_t cpu, int64_t deadline)
 {
     struct wdt_slot *s = &dev->slots[cpu];
     struct wdt_runtime *rt = &dev->rt;
-    /*
-     * The common pet moves the deadline later: the key already lies no later than it. The
-     * deadline was stored before this load, which wdt_heap_settle relies on when it raises a
-     * key without this vCPU's lock.
-     */
-    if (deadline >= atomic_load(&s->heap_key))
-        return;
     pthread_mutex_lock(&rt->lock);
     if (!rt->asleep && deadline < atomic_load(&s->heap_key)) {
         wdt_heap_lower(dev, cpu, deadline);
