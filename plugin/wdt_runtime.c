@@ -243,10 +243,14 @@ int wdt_rt_init(struct vmwdt *dev, bool external)
 void wdt_rt_fini(struct vmwdt *dev)
 {
     struct wdt_runtime *rt = &dev->rt;
+    /* Under life_lock, which sleep, wake and restore hold while they look at rt.asleep: a
+     * callback may be making one of them right now. */
+    pthread_mutex_lock(&dev->life_lock);
     pthread_mutex_lock(&rt->lock);
     rt->closing = true;
     pthread_mutex_unlock(&rt->lock);
     wdt_rt_sleep(dev);
+    pthread_mutex_unlock(&dev->life_lock);
     if (!rt->external)
         wdt_worker_join(dev);
     pthread_cond_destroy(&rt->wake);
