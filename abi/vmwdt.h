@@ -107,7 +107,8 @@ VMWDT_EXPORT const char *vmwdt_strerror(int err);
  * *ops; both may be freed after the call (ops->opaque must stay valid until destroy).
  * ops may be NULL. Errors: -EINVAL (NULL cfg or out, bad size, cpu_count outside
  * 1..VMWDT_MAX_CPUS, unknown enum value, unknown flag, CLOCK_HOST without guest_time_ns),
- * -ENOMEM. On failure *out is left untouched.
+ * -ENOMEM, and with VMWDT_TIMERS_THREAD pthread_create's error (-EAGAIN) when the device's
+ * worker thread cannot start. On failure *out is left untouched and nothing is left behind.
  */
 VMWDT_EXPORT int vmwdt_create(const struct vmwdt_config *cfg, const struct vmwdt_host_ops *ops,
                               vmwdt **out);

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "wdt_heap.h"
@@ -57,6 +58,9 @@ static void *wdt_worker_main(void *varg)
     /* Named by the worker itself, which needs no descriptor (naming another thread opens its
      * /proc comm file). A failure here costs only the name. */
     pthread_setname_np(pthread_self(), "vmwdt-worker");
+    /* A timed futex wait may end up to the thread's timer slack (50 us by default) late, where
+     * the timerfd it replaces had none: the worker's own slack is the least the kernel allows. */
+    prctl(PR_SET_TIMERSLACK, 1ul, 0ul, 0ul, 0ul);
     pthread_mutex_lock(&rt->lock);
     rt->worker_ready = true;
     pthread_cond_broadcast(&rt->wake);
