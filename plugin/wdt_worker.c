@@ -41,9 +41,12 @@ static int64_t wdt_worker_due(struct vmwdt *dev)
 static void wdt_worker_wait(struct vmwdt *dev, int64_t due, int64_t now, int64_t mono)
 {
     struct wdt_runtime *rt = &dev->rt;
-    int64_t wait = due - now;
-    if (due < now || wait > WDT_WAIT_MAX_NS)
-        wait = due < now ? 0 : WDT_WAIT_MAX_NS;
+    int64_t wait;
+    /* Host readings have any origin: the difference may not fit, and is then far away. */
+    if (__builtin_sub_overflow(due, now, &wait) || wait > WDT_WAIT_MAX_NS)
+        wait = WDT_WAIT_MAX_NS;
+    else if (wait < 0)
+        wait = 0;
     int64_t at = mono + wait;
     struct timespec ts = {.tv_sec = at / 1000000000, .tv_nsec = at % 1000000000};
     rt->armed = due;

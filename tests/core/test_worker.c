@@ -188,6 +188,25 @@ START_TEST(worker_holds_no_descriptor)
 }
 END_TEST
 
+/*
+ * A window far longer than the worker's longest single wait (136 years at 1 Hz) does not hide a
+ * short one armed after it: the worker waiting for the first is told of the second.
+ */
+START_TEST(long_window_then_short_one)
+{
+    struct host h = {0};
+
+    h.dev = make(&h, VMWDT_TIMERS_THREAD);
+    wr(h.dev, 0, VMWDT_REG_CLOCK_FREQ_HZ, 1);
+    wr(h.dev, 0, VMWDT_REG_LOAD_CNT, 0xFFFFFFFFu);
+    wr(h.dev, 0, VMWDT_REG_STATUS, 1);
+    sleep_ms(20);
+    expect_irq(&h, 1);
+    ck_assert_int_eq(atomic_load(&h.irqs), 1);
+    vmwdt_destroy(h.dev);
+}
+END_TEST
+
 static Suite *worker_suite(void)
 {
     Suite *s = suite_create("core_worker");
@@ -197,6 +216,7 @@ static Suite *worker_suite(void)
     tcase_add_test(tc, worker_is_named_and_lives_with_its_device);
     tcase_add_test(tc, one_worker_through_sleep_wake_and_restore);
     tcase_add_test(tc, worker_holds_no_descriptor);
+    tcase_add_test(tc, long_window_then_short_one);
     suite_add_tcase(s, tc);
     return s;
 }
