@@ -64,7 +64,7 @@ enum vmwdt_action {
 
 /* Who runs the timers. */
 enum vmwdt_timers {
-    VMWDT_TIMERS_THREAD,  /* The library's own worker thread (one per device, started lazily). */
+    VMWDT_TIMERS_THREAD,  /* The library's own worker thread (one per device, create to destroy). */
     VMWDT_TIMERS_EXTERNAL /* The host calls vmwdt_run_due() at vmwdt_next_deadline_ns(). */
 };
 
@@ -107,7 +107,8 @@ VMWDT_EXPORT const char *vmwdt_strerror(int err);
  * *ops; both may be freed after the call (ops->opaque must stay valid until destroy).
  * ops may be NULL. Errors: -EINVAL (NULL cfg or out, bad size, cpu_count outside
  * 1..VMWDT_MAX_CPUS, unknown enum value, unknown flag, CLOCK_HOST without guest_time_ns),
- * -ENOMEM. On failure *out is left untouched.
+ * -ENOMEM, and with VMWDT_TIMERS_THREAD pthread_create's error (-EAGAIN) when the device's
+ * worker thread cannot start. On failure *out is left untouched and nothing is left behind.
  */
 VMWDT_EXPORT int vmwdt_create(const struct vmwdt_config *cfg, const struct vmwdt_host_ops *ops,
                               vmwdt **out);
@@ -145,7 +146,7 @@ VMWDT_EXPORT int vmwdt_mmio_write(vmwdt *dev, uint64_t offset, const void *data,
 VMWDT_EXPORT int vmwdt_mmio_read(vmwdt *dev, uint64_t offset, void *data, uint32_t len);
 
 /*
- * Stops every countdown, keeping each vCPU's guest-clock budget left, and stops the worker.
+ * Stops every countdown, keeping each vCPU's guest-clock budget left; the worker waits idle.
  * Idempotent. Guest writes while asleep are applied; their windows start counting at wake.
  */
 VMWDT_EXPORT int vmwdt_sleep(vmwdt *dev);

@@ -260,9 +260,16 @@ VMWDT_EXPORT int vmwdt_create(const struct vmwdt_config *cfg, const struct vmwdt
     pthread_mutex_init(&dev->life_lock, &attr);
     pthread_mutexattr_destroy(&attr);
     atomic_init(&dev->activated, false);
-    if (wdt_alloc_slots(dev) != 0 || wdt_rt_init(dev, c.timers == VMWDT_TIMERS_EXTERNAL) != 0) {
+    if (wdt_alloc_slots(dev) != 0) {
         wdt_free_device(dev);
         return -ENOMEM;
+    }
+    /* The last step: THREAD timers start the worker here, and a device without one is not
+     * handed out (-EAGAIN, logged), since nothing would watch its vCPUs. */
+    rc = wdt_rt_init(dev, c.timers == VMWDT_TIMERS_EXTERNAL);
+    if (rc != 0) {
+        wdt_free_device(dev);
+        return rc;
     }
     *out = dev;
     return 0;
@@ -280,7 +287,6 @@ VMWDT_EXPORT int vmwdt_set_vcpu_thread(vmwdt *dev, uint32_t cpu, int32_t pid, in
 {
     if (dev == NULL || cpu >= dev->cpu_count || pid <= 0 || tid <= 0)
         return -EINVAL;
-    wdt_rt_retry(dev);
     bool need_stat = dev->clock == VMWDT_CLOCK_AUTO || dev->clock == VMWDT_CLOCK_GUEST_TIME;
     struct wdt_slot *s = &dev->slots[cpu];
     struct wdt_thread *t = malloc(sizeof(*t));
@@ -350,7 +356,6 @@ VMWDT_EXPORT int vmwdt_mmio_write(vmwdt *dev, uint64_t offset, const void *data,
     int rc = wdt_check_access(dev, offset, data, len, "write");
     if (rc != 0)
         return rc;
-    wdt_rt_retry(dev);
     uint32_t cpu = (uint32_t)(offset / VMWDT_REG_STRIDE);
     uint32_t reg = (uint32_t)(offset % VMWDT_REG_STRIDE);
     uint32_t val = wdt_le32_load(data);
@@ -360,8 +365,9 @@ VMWDT_EXPORT int vmwdt_mmio_write(vmwdt *dev, uint64_t offset, const void *data,
     int64_t now = counts ? wdt_host_now(dev) : 0;
     int64_t deadline = INT64_MAX;
     pthread_mutex_lock(&s->lock);
-    /* A window that already ended in guest time ends before the write takes effect. */
-    if (counts)
+    /* A window that already ended in guest time ends before the write takes effect. Asked
+     * inline first: in the common pet nothing is due, and settling would find just that. */
+    if (counts && wdt_vcpu_due(&s->core, guest))
         wdt_slot_settle(dev, s, guest);
     enum wdt_write_result res = wdt_vcpu_write(&s->core, reg, val, guest);
     wdt_stats_count_write(&s->stats, reg, res);
@@ -370,7 +376,7 @@ VMWDT_EXPORT int vmwdt_mmio_write(vmwdt *dev, uint64_t offset, const void *data,
     pthread_mutex_unlock(&s->lock);
     /* Queued whatever the result: an expiry applied above is reported by the runtime. */
     if (counts)
-        wdt_rt_queue(dev, cpu, deadline, now);
+        wdt_rt_queue(dev, cpu, deadline);
     switch (res) {
     case WDT_WRITE_ARMED:
         /* Read first: a store on every pet would bounce the flag's cache line between the
@@ -400,7 +406,6 @@ VMWDT_EXPORT int vmwdt_mmio_read(vmwdt *dev, uint64_t offset, void *data, uint32
             memset(data, 0, len);
         return rc;
     }
-    wdt_rt_retry(dev);
     uint32_t cpu = (uint32_t)(offset / VMWDT_REG_STRIDE);
     uint32_t reg = (uint32_t)(offset % VMWDT_REG_STRIDE);
     struct wdt_slot *s = &dev->slots[cpu];
@@ -408,7 +413,7 @@ VMWDT_EXPORT int vmwdt_mmio_read(vmwdt *dev, uint64_t offset, void *data, uint32
     bool counts = reg == VMWDT_REG_STATUS || reg == VMWDT_REG_CURRENT_CNT;
     int64_t guest = counts ? wdt_guest_now(dev, cpu) : 0;
     pthread_mutex_lock(&s->lock);
-    bool settled = counts && wdt_slot_settle(dev, s, guest);
+    bool settled = counts && wdt_vcpu_due(&s->core, guest) && wdt_slot_settle(dev, s, guest);
     uint32_t val = wdt_vcpu_read(&s->core, reg, guest);
     pthread_mutex_unlock(&s->lock);
     if (settled)
@@ -440,7 +445,6 @@ VMWDT_EXPORT int vmwdt_sleep(vmwdt *dev)
     if (!dev->rt.asleep)
         wdt_freeze_all(dev);
     pthread_mutex_unlock(&dev->life_lock);
-    wdt_rt_reap(dev);
     return 0;
 }
 
@@ -448,7 +452,6 @@ VMWDT_EXPORT int vmwdt_wake(vmwdt *dev)
 {
     if (dev == NULL)
         return -EINVAL;
-    wdt_rt_reap(dev);
     pthread_mutex_lock(&dev->life_lock);
     if (dev->rt.asleep) {
         wdt_rt_wake(dev);
@@ -460,7 +463,7 @@ VMWDT_EXPORT int vmwdt_wake(vmwdt *dev)
             wdt_vcpu_thaw(&s->core, guest);
             int64_t deadline = wdt_slot_update_deadline(s, guest, now);
             pthread_mutex_unlock(&s->lock);
-            wdt_rt_queue(dev, i, deadline, now);
+            wdt_rt_queue(dev, i, deadline);
         }
     }
     pthread_mutex_unlock(&dev->life_lock);
@@ -512,7 +515,6 @@ VMWDT_EXPORT int vmwdt_snapshot_json(vmwdt *dev, char **json)
     snap.vcpus = calloc(dev->cpu_count, sizeof(*snap.vcpus));
     if (snap.vcpus == NULL)
         return -ENOMEM;
-    wdt_rt_retry(dev);
     pthread_mutex_lock(&dev->life_lock);
     snap.activated = atomic_load(&dev->activated);
     for (uint32_t i = 0; i < dev->cpu_count; i++) {
@@ -566,7 +568,6 @@ VMWDT_EXPORT int vmwdt_restore_json(vmwdt *dev, const char *json)
     atomic_store(&dev->refused_outside, 0);
     pthread_mutex_unlock(&dev->life_lock);
     wdt_snap_release(&snap);
-    wdt_rt_reap(dev);
     return 0;
 }
 

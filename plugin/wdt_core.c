@@ -21,23 +21,6 @@ void wdt_vcpu_init(struct wdt_vcpu *v)
     v->phase = WDT_PHASE_IDLE;
 }
 
-bool wdt_vcpu_counting(const struct wdt_vcpu *v)
-{
-    return v->phase == WDT_PHASE_FIRST || v->phase == WDT_PHASE_SECOND;
-}
-
-int64_t wdt_vcpu_remaining(const struct wdt_vcpu *v, int64_t now)
-{
-    if (!wdt_vcpu_counting(v))
-        return -1;
-    if (v->frozen || now <= v->base_ns)
-        return v->budget_ns;
-    /* Readings have any origin, negative included: the difference is taken in unsigned
-     * arithmetic, where it is exact whatever the signs, since now > base_ns. */
-    uint64_t elapsed = (uint64_t)now - (uint64_t)v->base_ns;
-    return elapsed >= (uint64_t)v->budget_ns ? 0 : v->budget_ns - (int64_t)elapsed;
-}
-
 /* Starts a window of `load` ticks at the current frequency, counted from now. */
 static void wdt_start_window(struct wdt_vcpu *v, int64_t now)
 {

@@ -71,10 +71,34 @@ enum wdt_write_result wdt_vcpu_write(struct wdt_vcpu *v, uint32_t reg, uint32_t 
 uint32_t wdt_vcpu_read(const struct wdt_vcpu *v, uint32_t reg, int64_t now);
 
 /* True while a countdown runs (phase FIRST or SECOND). */
-bool wdt_vcpu_counting(const struct wdt_vcpu *v);
+static inline bool wdt_vcpu_counting(const struct wdt_vcpu *v)
+{
+    return v->phase == WDT_PHASE_FIRST || v->phase == WDT_PHASE_SECOND;
+}
 
-/* Guest time left in the current window at now; -1 when not counting. */
-int64_t wdt_vcpu_remaining(const struct wdt_vcpu *v, int64_t now);
+/* Guest time left in the current window at now; -1 when not counting. Inline, with
+ * wdt_vcpu_due(), because every pet asks them. */
+static inline int64_t wdt_vcpu_remaining(const struct wdt_vcpu *v, int64_t now)
+{
+    if (!wdt_vcpu_counting(v))
+        return -1;
+    if (v->frozen || now <= v->base_ns)
+        return v->budget_ns;
+    /* Readings have any origin, negative included: the difference is taken in unsigned
+     * arithmetic, where it is exact whatever the signs, since now > base_ns. */
+    uint64_t elapsed = (uint64_t)now - (uint64_t)v->base_ns;
+    return elapsed >= (uint64_t)v->budget_ns ? 0 : v->budget_ns - (int64_t)elapsed;
+}
+
+/*
+ * True exactly when wdt_vcpu_expire() at now would apply an expiry: the countdown runs, is not
+ * frozen, and has nothing left. A caller that must apply due expiries before acting asks this
+ * first, so that the common case (nothing due) costs one look at the window.
+ */
+static inline bool wdt_vcpu_due(const struct wdt_vcpu *v, int64_t now)
+{
+    return wdt_vcpu_counting(v) && !v->frozen && wdt_vcpu_remaining(v, now) == 0;
+}
 
 /*
  * Checks the countdown at guest time now and applies at most one expiry of the given action.

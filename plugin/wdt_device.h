@@ -4,8 +4,8 @@
  * Locks, and what each guards:
  * - slot->lock: that vCPU's core state. Taken by that vCPU's MMIO calls and by the timer
  *   runtime when it checks that vCPU; never held across a clock read or a callback.
- * - rt.lock: the deadline heap, the timerfd and the worker's state. Held only for heap
- *   operations; a pet that moves its deadline later does not take it (see wdt_rt_queue).
+ * - rt.lock: the deadline heap and the worker's state. Held only for heap operations; a pet
+ *   that moves its deadline later does not take it (see wdt_rt_queue).
  * - life_lock: serialises sleep, wake, snapshot and restore with each other.
  * Order: life_lock, then slot->lock, then rt.lock. No callback runs with any of them held.
  */
@@ -67,26 +67,11 @@ struct wdt_runtime {
     bool asleep;        /* the device sleeps: nothing is queued */
     bool closing;       /* vmwdt_destroy has begun: the device sleeps for good */
     bool external;      /* VMWDT_TIMERS_EXTERNAL */
-    /* THREAD timers only. */
-    /* The running worker's timerfd; -1 when none runs. Each worker has its own, and a stopped
-     * worker keeps and closes its own: no other thread re-arms it, so the poke that tells it
-     * to stop is never lost. */
-    int timer_fd;
-    bool worker_running;
-    uint64_t gen;       /* a worker runs while this equals the value it was started with */
-    pthread_t worker;
-    int64_t armed;      /* host time timer_fd is armed for; INT64_MAX: disarmed */
-    pthread_t *zombies; /* stopped workers not yet joined */
-    uint32_t zombie_len;
-    uint32_t zombie_cap;
-    /* A worker should run but could not start (no descriptor, no thread): every API call and
-     * vCPU access retries, with back-off, until one starts. Read without the lock. */
-    atomic_bool start_wanted;
-    int64_t retry_at;        /* host time of the next retry that is not an arming */
-    int64_t retry_backoff;   /* the wait after the next failure */
-    uint64_t outage_fails;   /* failed starts since the last worker ran */
-    int64_t outage_since;    /* host time of the first of them */
-    struct wdt_ratelimit start_log; /* outage and recovery messages */
+    /* THREAD timers only (see wdt_worker.c). */
+    pthread_cond_t wake; /* signals the worker; waited on with CLOCK_MONOTONIC */
+    pthread_t worker;    /* runs from vmwdt_create to vmwdt_destroy */
+    bool worker_ready;   /* the worker has started */
+    int64_t armed;       /* host time the worker waits for; INT64_MAX: none; INT64_MIN: busy */
 };
 
 struct vmwdt {
@@ -117,6 +102,11 @@ int64_t wdt_guest_now(struct vmwdt *dev, uint32_t cpu);
 /* Saturating host_now + delta, below INT64_MAX (which means "nothing"). */
 int64_t wdt_deadline_after(int64_t host_now, int64_t delta);
 
+/*
+ * Sets up the runtime, and with THREAD timers starts the worker (the last step, so that a failure
+ * leaves nothing to undo): 0 or -errno, logged. wdt_rt_fini() stops and joins the worker: no
+ * callback runs after it returns.
+ */
 int wdt_rt_init(struct vmwdt *dev, bool external);
 void wdt_rt_fini(struct vmwdt *dev);
 
@@ -141,8 +131,20 @@ int64_t wdt_slot_update_deadline(struct wdt_slot *s, int64_t guest, int64_t host
  */
 void wdt_slot_requeue(struct vmwdt *dev, uint32_t cpu, int64_t guest);
 
-/* Makes sure the heap checks vCPU cpu no later than its deadline; no slot lock held. */
-void wdt_rt_queue(struct vmwdt *dev, uint32_t cpu, int64_t deadline, int64_t host_now);
+/* The part of wdt_rt_queue() that takes rt.lock: the deadline may lie before the heap key. */
+void wdt_rt_queue_earlier(struct vmwdt *dev, uint32_t cpu, int64_t deadline);
+
+/*
+ * Makes sure the heap checks vCPU cpu no later than its deadline; no slot lock held. The common
+ * pet moves the deadline later, and the key already lies no later than it: one comparison,
+ * inline. The deadline was stored before this load, which wdt_heap_settle relies on when it
+ * raises a key without this vCPU's lock.
+ */
+static inline void wdt_rt_queue(struct vmwdt *dev, uint32_t cpu, int64_t deadline)
+{
+    if (deadline < atomic_load(&dev->slots[cpu].heap_key))
+        wdt_rt_queue_earlier(dev, cpu, deadline);
+}
 
 /* Handles every check due at or before now; returns how many events fired. */
 int wdt_rt_run_due(struct vmwdt *dev, int64_t now);
@@ -151,14 +153,10 @@ int wdt_rt_run_due(struct vmwdt *dev, int64_t now);
 int64_t wdt_rt_next_deadline(struct vmwdt *dev);
 
 /*
- * Sleep: empties the queue and tells the worker to stop. Wake: lets checks be queued again (the
- * worker starts with the first). Reap: joins stopped workers but the calling thread; call it
- * with no lock held, so that a worker still inside a callback can finish.
+ * Sleep: empties the queue (the worker, if any, then waits with no deadline). Wake: lets checks
+ * be queued again.
  */
 void wdt_rt_sleep(struct vmwdt *dev);
-/* Starts the worker if an earlier start failed and its back-off has passed; cheap otherwise. */
-void wdt_rt_retry(struct vmwdt *dev);
 void wdt_rt_wake(struct vmwdt *dev);
-void wdt_rt_reap(struct vmwdt *dev);
 
 #endif /* WDT_DEVICE_H */

@@ -2,7 +2,7 @@
  * The timer runtime: each vCPU publishes its deadline, the earliest host time its window can
  * end (guest clocks never run faster than host time), and the deadline heap (wdt_heap.c) is
  * served either by the worker thread (wdt_worker.c, THREAD) or by the host's calls to
- * vmwdt_run_due() (EXTERNAL). The number of descriptors does not depend on the number of vCPUs.
+ * vmwdt_run_due() (EXTERNAL). Neither holds a descriptor.
  *
  * A vCPU whose key comes up is checked against its guest clock, which says whether the window
  * really ended, and queued again if not. Events are exact in guest time: a check that finds
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
-#include <unistd.h>
+#include <time.h>
 
 #include "wdt_heap.h"
 #include "wdt_worker.h"
@@ -79,31 +79,19 @@ void wdt_slot_requeue(struct vmwdt *dev, uint32_t cpu, int64_t guest)
     pthread_mutex_lock(&s->lock);
     int64_t deadline = wdt_slot_update_deadline(s, guest, now);
     pthread_mutex_unlock(&s->lock);
-    wdt_rt_queue(dev, cpu, deadline, now);
+    wdt_rt_queue(dev, cpu, deadline);
 }
 
-void wdt_rt_queue(struct vmwdt *dev, uint32_t cpu, int64_t deadline, int64_t host_now)
+void wdt_rt_queue_earlier(struct vmwdt *dev, uint32_t cpu, int64_t deadline)
 {
     struct wdt_slot *s = &dev->slots[cpu];
     struct wdt_runtime *rt = &dev->rt;
-    struct wdt_start_note note;
-    /*
-     * The common pet moves the deadline later: the key already lies no later than it. The
-     * deadline was stored before this load, which wdt_heap_settle relies on when it raises a
-     * key without this vCPU's lock. A worker that could not start is retried from here too.
-     */
-    if (deadline >= atomic_load(&s->heap_key) &&
-        !atomic_load_explicit(&rt->start_wanted, memory_order_relaxed))
-        return;
     pthread_mutex_lock(&rt->lock);
-    bool arming = !rt->asleep && deadline < atomic_load(&s->heap_key);
-    if (arming)
+    if (!rt->asleep && deadline < atomic_load(&s->heap_key)) {
         wdt_heap_lower(dev, cpu, deadline);
-    wdt_worker_ensure(dev, host_now, arming, &note);
-    if (arming)
-        wdt_worker_arm(dev, deadline, host_now);
+        wdt_worker_kick(dev, deadline);
+    }
     pthread_mutex_unlock(&rt->lock);
-    wdt_worker_log(dev, &note, host_now);
 }
 
 /* Calls the host back for an expiry reported at host time now, and logs it within the limit. */
@@ -157,7 +145,7 @@ static int wdt_service(struct vmwdt *dev, uint32_t cpu, int64_t now)
         atomic_store(&s->deadline, deadline);
     }
     pthread_mutex_unlock(&s->lock);
-    wdt_rt_queue(dev, cpu, deadline, now);
+    wdt_rt_queue(dev, cpu, deadline);
     /* In the order they happen: an interrupt always comes before the reset it leads to. */
     for (uint32_t i = 0; i < irq; i++)
         wdt_fire(dev, cpu, WDT_EVENT_IRQ, now);
@@ -210,10 +198,9 @@ void wdt_rt_sleep(struct vmwdt *dev)
     pthread_mutex_lock(&rt->lock);
     rt->asleep = true;
     wdt_heap_clear(dev);
-    /* Nothing waits while asleep; wake queues every countdown again, which starts a worker. */
-    atomic_store(&rt->start_wanted, false);
-    if (rt->worker_running)
-        wdt_worker_stop(rt);
+    /* The worker keeps running and now waits with no deadline; wake queues every countdown
+     * again, which gives it one. */
+    wdt_worker_kick(dev, INT64_MIN + 1);
     pthread_mutex_unlock(&rt->lock);
 }
 
@@ -221,8 +208,8 @@ void wdt_rt_wake(struct vmwdt *dev)
 {
     struct wdt_runtime *rt = &dev->rt;
     pthread_mutex_lock(&rt->lock);
-    /* A callback still running while destroy joins its thread may wake the device: it stays
-     * asleep, so that no new worker starts and outlives destroy. */
+    /* A callback still running while destroy joins the worker may wake the device: it stays
+     * asleep, so that nothing is queued for a worker that is ending. */
     if (!rt->closing)
         rt->asleep = false;
     pthread_mutex_unlock(&rt->lock);
@@ -231,31 +218,42 @@ void wdt_rt_wake(struct vmwdt *dev)
 int wdt_rt_init(struct vmwdt *dev, bool external)
 {
     struct wdt_runtime *rt = &dev->rt;
+    pthread_condattr_t attr;
     memset(rt, 0, sizeof(*rt));
     rt->heap = calloc(dev->cpu_count, sizeof(*rt->heap));
     if (rt->heap == NULL)
         return -ENOMEM;
     pthread_mutex_init(&rt->lock, NULL);
-    wdt_ratelimit_init(&rt->start_log);
-    atomic_init(&rt->start_wanted, false);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&rt->wake, &attr);
+    pthread_condattr_destroy(&attr);
     rt->external = external;
-    rt->timer_fd = -1;
-    rt->armed = INT64_MAX;
-    return 0;
+    rt->armed = INT64_MIN;
+    int rc = external ? 0 : wdt_worker_start(dev);
+    if (rc != 0) {
+        pthread_cond_destroy(&rt->wake);
+        pthread_mutex_destroy(&rt->lock);
+        free(rt->heap);
+        rt->heap = NULL;
+    }
+    return rc;
 }
 
 void wdt_rt_fini(struct vmwdt *dev)
 {
     struct wdt_runtime *rt = &dev->rt;
+    /* Under life_lock, which sleep, wake and restore hold while they look at rt.asleep: a
+     * callback may be making one of them right now. */
+    pthread_mutex_lock(&dev->life_lock);
     pthread_mutex_lock(&rt->lock);
     rt->closing = true;
     pthread_mutex_unlock(&rt->lock);
     wdt_rt_sleep(dev);
-    wdt_rt_reap(dev);
-    free(rt->zombies);
-    if (rt->timer_fd >= 0)
-        close(rt->timer_fd);
-    wdt_ratelimit_fini(&rt->start_log);
+    pthread_mutex_unlock(&dev->life_lock);
+    if (!rt->external)
+        wdt_worker_join(dev);
+    pthread_cond_destroy(&rt->wake);
     pthread_mutex_destroy(&rt->lock);
     free(rt->heap);
 }

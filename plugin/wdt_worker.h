@@ -1,49 +1,35 @@
 /*
- * The worker thread of THREAD timers: one thread sleeping on its own timerfd, armed for the top
- * of the deadline heap, that runs wdt_rt_run_due() when it fires.
+ * The worker thread of THREAD timers: one thread per device, started by vmwdt_create and joined
+ * by vmwdt_destroy, that waits on a condition variable until the top of the deadline heap comes
+ * due and then runs wdt_rt_run_due().
  *
- * Starting it needs a descriptor and a thread, which the host process may lack for a while
- * (EMFILE, EAGAIN). A failed start is an outage, not an end: the start is tried again at the
- * next arming and, with back-off, from every later API call and vCPU access, and the checks
- * that came due meanwhile run as soon as a worker runs. The first failure of an outage and the
- * recovery are logged, within a rate limit.
+ * It holds no descriptor and allocates nothing once it runs, so that nothing the host process
+ * can run out of later (descriptors, memory, threads) can stop it: the only step that can fail
+ * is pthread_create, once, inside vmwdt_create, which then fails with its errno. Sleep leaves
+ * it waiting with no deadline; wake gives it one again.
  */
 #ifndef WDT_WORKER_H
 #define WDT_WORKER_H
 
-#include <stdbool.h>
 #include <stdint.h>
 
 #include "wdt_device.h"
 
-/* The first and the longest wait between two retries that are not armings. */
-#define WDT_RETRY_MIN_NS 1000000ll
-#define WDT_RETRY_MAX_NS 100000000ll
-
-/* What a start attempt found, for logging once rt.lock is released. */
-struct wdt_start_note {
-    int err;            /* -errno of a failed start, 0 otherwise */
-    const char *what;   /* the step that failed */
-    bool first;         /* the first failure of an outage */
-    bool recovered;     /* a worker started after failures */
-    uint64_t fails;     /* failed starts of the outage that ended */
-    int64_t outage_ns;  /* how long it lasted, in host time */
-};
+/* The longest single wait: a deadline further away is waited for in steps of this. */
+#define WDT_WAIT_MAX_NS 3600000000000ll
 
 /*
- * Starts a worker if none runs and one is needed (THREAD timers, awake, a check queued), at
- * once for an arming, else only once the back-off has passed. rt.lock held.
+ * Starts the worker of a device whose runtime is initialised; no lock held. Returns once the
+ * worker runs (and has named itself), or -errno when it cannot start (logged); the device is
+ * then to be freed without wdt_worker_join().
  */
-void wdt_worker_ensure(struct vmwdt *dev, int64_t host_now, bool arming,
-                       struct wdt_start_note *note);
+int wdt_worker_start(struct vmwdt *dev);
 
-/* Logs what wdt_worker_ensure() noted; no lock held, since the log callback may call the API. */
-void wdt_worker_log(struct vmwdt *dev, const struct wdt_start_note *note, int64_t host_now);
+/* Tells the worker that a check at host time deadline was queued; rt.lock held. Cheap when the
+ * worker already waits for an earlier time or is about to look at the heap. */
+void wdt_worker_kick(struct vmwdt *dev, int64_t deadline);
 
-/* Moves the running worker's timer earlier, to deadline; rt.lock held. */
-void wdt_worker_arm(struct vmwdt *dev, int64_t deadline, int64_t host_now);
-
-/* Tells the running worker to stop; whoever reaps next joins it. rt.lock held. */
-void wdt_worker_stop(struct wdt_runtime *rt);
+/* Tells the worker to end and waits until it has; no lock held. rt.closing must be set. */
+void wdt_worker_join(struct vmwdt *dev);
 
 #endif /* WDT_WORKER_H */

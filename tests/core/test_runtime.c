@@ -7,13 +7,11 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -750,48 +748,6 @@ START_TEST(external_deadline_races_pets)
 }
 END_TEST
 
-/* A log callback that enables vCPU 1 the first time it hears an error. */
-static void enable_from_log(struct rt *r, int level)
-{
-    static atomic_bool done;
-
-    if (level <= 3 && !atomic_exchange(&done, true))
-        ck_assert_int_eq(mmio_w(r->dev, 1, VMWDT_REG_STATUS, 1), 0);
-}
-
-/*
- * The worker cannot start (no descriptor left for its timer): the error is logged with no lock
- * held, so that the log callback may call the API, here to enable another vCPU.
- */
-START_TEST(thread_log_reenters_when_worker_cannot_start)
-{
-    struct rt *r = rt_new(2, VMWDT_ACTION_IRQ_THEN_RESET);
-    struct rlimit old, low;
-    int fill[64], nfill = 0;
-
-    r->on_log = enable_from_log;
-    ck_assert_int_eq(mmio_w(r->dev, 1, VMWDT_REG_CLOCK_FREQ_HZ, 100), 0);
-    ck_assert_int_eq(mmio_w(r->dev, 1, VMWDT_REG_LOAD_CNT, 100), 0);
-    /* Every descriptor below the limit in use: timerfd_create fails with EMFILE. */
-    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
-    low = old;
-    low.rlim_cur = (rlim_t)count_fds() + 8;
-    ck_assert_int_lt(low.rlim_cur, 64);
-    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
-    for (int fd; nfill < 64 && (fd = open("/dev/null", O_RDONLY)) >= 0;)
-        fill[nfill++] = fd;
-    ck_assert_int_gt(nfill, 0);
-    int before = atomic_load(&r->nlog);
-    start_cpu(r->dev, 0, 100, 100);
-    ck_assert_int_gt(atomic_load(&r->nlog), before);
-    ck_assert_uint_eq(mmio_r(r->dev, 1, VMWDT_REG_STATUS), 1);
-    for (int i = 0; i < nfill; i++)
-        close(fill[i]);
-    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
-    rt_free(r);
-}
-END_TEST
-
 static Suite *runtime_suite(void)
 {
     Suite *s = suite_create("core_runtime");
@@ -813,7 +769,6 @@ static Suite *runtime_suite(void)
     tcase_add_test(tc, thread_destroy_while_callback_wakes);
     tcase_add_test(tc, thread_late_callback_does_not_delay_reset);
     tcase_add_test(tc, external_deadline_races_pets);
-    tcase_add_test(tc, thread_log_reenters_when_worker_cannot_start);
     suite_add_tcase(s, tc);
     return s;
 }
