@@ -392,6 +392,9 @@ static const char *timers_name(uint32_t timers)
     return timers == VMWDT_TIMERS_THREAD ? "THREAD" : "EXTERNAL";
 }
 
+/* The 1-thread CPU-time median of the last row. */
+static double row_cpu;
+
 /* One row: 1 thread, then 2 threads side by side. Returns the 1-thread median. */
 static double row(const char *name, const char *timers, enum op op, uint32_t clock,
                   uint32_t timer_mode)
@@ -404,6 +407,7 @@ static double row(const char *name, const char *timers, enum op op, uint32_t clo
            one[0].ns_per_op, one[0].cpu_ns, two[0].ns_per_op, two[1].ns_per_op, two[0].cpu_ns,
            two[1].cpu_ns);
     fflush(stdout);
+    row_cpu = one[0].cpu_ns;
     return one[0].ns_per_op;
 }
 
@@ -416,15 +420,31 @@ static void header(const char *title)
            "CPU", "#0", "#1", "#0", "#1");
 }
 
-/* The figures the summary compares (1 thread, wall-clock, THREAD timers). */
-struct pet_figures {
-    double clock[VMWDT_CLOCK_HOST + 1];
-    double guest_miss;  /* GUEST_TIME, 8 vCPUs in turn: every reading a cache miss */
-    double crosvm;      /* crosvm's pet */
-    double seed_read;   /* open/read-to-end/close + parse: the seed's per-pet read */
-    double miss_read;   /* open/pread/close + parse: a cache miss's read */
-    double hit_read;    /* pread + parse: a cache hit's read */
+/* A 1-thread figure: wall-clock and CPU time per operation. */
+struct fig {
+    double wall, cpu;
 };
+
+/* The figures the summary compares (1 thread, THREAD timers). */
+struct pet_figures {
+    struct fig clock[VMWDT_CLOCK_HOST + 1];
+    struct fig guest_miss; /* GUEST_TIME, 8 vCPUs in turn: every reading a cache miss */
+    struct fig crosvm;     /* crosvm's pet */
+    struct fig seed_read;  /* open/read-to-end/close + parse: the seed's per-pet read */
+    struct fig miss_read;  /* open/pread/close + parse: a cache miss's read */
+    struct fig hit_read;   /* pread + parse: a cache hit's read */
+};
+
+/* row() as a struct fig. */
+static struct fig frow(const char *name, const char *timers, enum op op, uint32_t clock,
+                       uint32_t timer_mode)
+{
+    struct fig f;
+
+    f.wall = row(name, timers, op, clock, timer_mode);
+    f.cpu = row_cpu;
+    return f;
+}
 
 static void pet_table(struct pet_figures *f)
 {
@@ -435,22 +455,22 @@ static void pet_table(struct pet_figures *f)
            "thread's own figures)");
     for (uint32_t t = 0; t < 2; t++) {
         for (size_t c = 0; c < NCLOCKS; c++) {
-            double v;
+            struct fig v;
 
             snprintf(name, sizeof(name), "pet %s", bench_clock_name(clocks[c]));
-            v = row(name, timers_name(t), OP_PET, clocks[c], t);
+            v = frow(name, timers_name(t), OP_PET, clocks[c], t);
             if (t == VMWDT_TIMERS_THREAD)
                 f->clock[clocks[c]] = v;
         }
     }
-    f->guest_miss = row("pet GUEST_TIME, 8 vCPUs in turn", "THREAD", OP_PET_ROUND,
+    f->guest_miss = frow("pet GUEST_TIME, 8 vCPUs in turn", "THREAD", OP_PET_ROUND,
                         VMWDT_CLOCK_GUEST_TIME, VMWDT_TIMERS_THREAD);
     header("Baselines: the seed's per-pet /proc read, crosvm's pet re-created here, and their "
            "parts, ns/op");
-    f->seed_read = row("seed: open/read/close stat + parse", "-", OP_STAT_OPEN, 0, 0);
-    f->crosvm = row("crosvm pet (stat+parse+settime)", "timerfd", OP_CROSVM_PET, 0, 0);
-    f->miss_read = row("  open/pread/close stat + parse", "-", OP_STAT_OPEN_PREAD, 0, 0);
-    f->hit_read = row("  pread kept-open stat + parse", "-", OP_STAT_PREAD, 0, 0);
+    f->seed_read = frow("seed: open/read/close stat + parse", "-", OP_STAT_OPEN, 0, 0);
+    f->crosvm = frow("crosvm pet (stat+parse+settime)", "timerfd", OP_CROSVM_PET, 0, 0);
+    f->miss_read = frow("  open/pread/close stat + parse", "-", OP_STAT_OPEN_PREAD, 0, 0);
+    f->hit_read = frow("  pread kept-open stat + parse", "-", OP_STAT_PREAD, 0, 0);
     row("  timerfd_settime", "-", OP_TIMERFD, 0, 0);
 }
 
@@ -500,20 +520,25 @@ static int callgrind_mode(const char *what, const char *opname, long n)
     return 0;
 }
 
-/* One comparison of the summary: measured figure, what it is compared with, the goal. */
-static bool goal(const char *what, double v, const char *than, double base, double max_ratio)
+/*
+ * One comparison of the summary, in wall-clock and in CPU time (on a busy machine the wall
+ * clock also counts time the thread waited for a core); the verdict is the wall clock's.
+ */
+static void goal(const char *what, struct fig v, const char *than, struct fig base,
+                 double max_ratio)
 {
-    double r = base > 0 ? v / base : 0.0;
-    bool met = base > 0 && r <= max_ratio;
+    double r = base.wall > 0 ? v.wall / base.wall : 0.0;
+    double rc = base.cpu > 0 ? v.cpu / base.cpu : 0.0;
 
-    printf("  %-40s %8.1f ns vs %-36s %8.1f ns: %5.2fx (goal <= %.2fx) %s\n", what, v, than,
-           base, r, max_ratio, met ? "met" : "NOT MET");
-    return met;
+    printf("  %-38s %7.0f ns vs %-30s %7.0f ns: %4.2fx (CPU time %4.2fx); goal <= %.2fx: %s\n",
+           what, v.wall, than, base.wall, r, rc, max_ratio,
+           base.wall > 0 && r <= max_ratio ? "met" : "NOT MET");
 }
 
 int main(int argc, char **argv)
 {
     struct pet_figures f = { 0 };
+    double g, c;
 
     if (argc == 5 && strcmp(argv[1], "--callgrind") == 0)
         return callgrind_mode(argv[2], argv[3], strtol(argv[4], NULL, 10));
@@ -524,17 +549,19 @@ int main(int argc, char **argv)
            quick ? "quick" : "full", rounds);
     pet_table(&f);
     read_table();
-    printf("\nSummary (1 thread, THREAD timers, wall-clock, all measured in this run):\n");
+    printf("\nSummary (1 thread, THREAD timers, all measured in this run):\n");
     goal("AUTO pet (thread named)", f.clock[VMWDT_CLOCK_AUTO], "THREAD_CPU pet",
          f.clock[VMWDT_CLOCK_THREAD_CPU], 1.5);
-    goal("GUEST_TIME pet, 1 vCPU (cache hit)", f.clock[VMWDT_CLOCK_GUEST_TIME],
-         "the seed's per-pet /proc read", f.seed_read, 1.0);
-    goal("GUEST_TIME pet, 8 vCPUs (cache misses)", f.guest_miss,
-         "the seed's per-pet /proc read", f.seed_read, 1.0);
-    printf("  GUEST_TIME reads alone: pread %.1f ns (hit), open/pread/close %.1f ns (miss)\n",
-           f.hit_read, f.miss_read);
-    printf("  GUEST_TIME pet %.1f ns vs crosvm's pet %.1f ns (%.2fx faster)\n",
-           f.clock[VMWDT_CLOCK_GUEST_TIME], f.crosvm,
-           f.clock[VMWDT_CLOCK_GUEST_TIME] > 0 ? f.crosvm / f.clock[VMWDT_CLOCK_GUEST_TIME] : 0.0);
-    return f.clock[VMWDT_CLOCK_GUEST_TIME] > 0 && f.crosvm > 0 ? 0 : 1;
+    goal("GUEST_TIME pet", f.clock[VMWDT_CLOCK_GUEST_TIME], "the seed's per-pet /proc read",
+         f.seed_read, 1.0);
+    goal("GUEST_TIME pet, every reading a miss", f.guest_miss, "the seed's per-pet /proc read",
+         f.seed_read, 1.0);
+    printf("  the /proc reads alone: pread %.0f ns (a cache hit), open/pread/close %.0f ns "
+           "(a miss), open/read/read/close %.0f ns (the seed)\n",
+           f.hit_read.wall, f.miss_read.wall, f.seed_read.wall);
+    g = f.clock[VMWDT_CLOCK_GUEST_TIME].wall;
+    c = f.crosvm.wall;
+    printf("  GUEST_TIME pet %.0f ns vs crosvm's pet %.0f ns (%.2fx faster)\n", g, c,
+           g > 0 ? c / g : 0.0);
+    return g > 0 && c > 0 ? 0 : 1;
 }

@@ -229,6 +229,9 @@ START_TEST(open_refuses_bad_threads)
     ck_assert_int_eq(wdt_thread_name(&t, getpid(), 0), -EINVAL);
     ck_assert_int_eq(wdt_thread_name(&t, -4, -4), -EINVAL);
     ck_assert_int_eq(wdt_thread_name(&t, getpid(), 0x3ffffff0), -ESRCH);
+    /* Ids whose clockid would encode a static clock (CLOCK_MONOTONIC_COARSE) are no thread. */
+    ck_assert_int_eq(wdt_thread_name(&t, getpid(), 0x1fffffff), -ESRCH);
+    ck_assert_int_eq(wdt_thread_name(&t, getpid(), 0x7fffffff), -ESRCH);
     ck_assert_int_eq(wdt_thread_name(&t, 0x3ffffff0, 0x3ffffff0), -ESRCH);
     /* pid 1's threads are not this process's, whatever tid: its /proc entry decides. */
     ck_assert_int_eq(wdt_thread_name(&t, getpid(), 1), -ESRCH);

@@ -30,7 +30,8 @@ pub mod log_level {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[repr(u32)]
 pub enum Clock {
-    /// Guest time, switching a vCPU to its thread's CPU time when guest time is not accounted.
+    /// The host's `guest_time_ns` when given, else the vCPU thread's CPU time once it is named,
+    /// host time before that.
     #[default]
     Auto = 0,
     /// Field 43 (guest_time) of `/proc/<pid>/task/<tid>/stat`: crosvm's semantics.
