@@ -46,8 +46,8 @@ typedef struct vmwdt vmwdt;
 
 /* What measures a vCPU's time (the "guest clock"). */
 enum vmwdt_clock {
-    VMWDT_CLOCK_AUTO,       /* GUEST_TIME, switching a vCPU to THREAD_CPU (logged once) when its
-                               thread keeps running while its guest time stays frozen. */
+    VMWDT_CLOCK_AUTO,       /* HOST when host_ops has guest_time_ns, else THREAD_CPU once the
+                               vCPU's thread is named, MONOTONIC before that. */
     VMWDT_CLOCK_GUEST_TIME, /* Field 43 (guest_time) of /proc/<pid>/task/<tid>/stat. */
     VMWDT_CLOCK_THREAD_CPU, /* The vCPU thread's CPU time. */
     VMWDT_CLOCK_MONOTONIC,  /* Host time: now_ns(), or CLOCK_MONOTONIC without it. */
@@ -123,9 +123,11 @@ VMWDT_EXPORT void vmwdt_destroy(vmwdt *dev);
 /*
  * Names the host thread that runs vCPU `cpu`, whose clock (GUEST_TIME, THREAD_CPU, AUTO)
  * measures that vCPU. A clock that needs a thread and has none falls back to MONOTONIC for that
- * vCPU (logged once). May be called again to name another thread.
- * Errors: -EINVAL (cpu out of range, pid or tid not positive), -ENOENT or -ESRCH (no such
- * thread), other -errno from opening its /proc entry.
+ * vCPU (logged once). May be called again to name another thread. Nothing is kept open: no
+ * clock holds a descriptor per vCPU. A thread that vanishes later, or whose clock cannot be
+ * read (no descriptor left), falls back to host time for that vCPU, logged once.
+ * Errors: -EINVAL (cpu out of range, pid or tid not positive), -ESRCH (no such thread), other
+ * -errno from looking its /proc entry up.
  */
 VMWDT_EXPORT int vmwdt_set_vcpu_thread(vmwdt *dev, uint32_t cpu, int32_t pid, int32_t tid);
 

@@ -1,6 +1,7 @@
 /*
- * The exported functions of libvmwdt.so.1: argument checks, the guest's register accesses, the
- * clocks that feed the core, and the lifecycle (sleep, wake, snapshot, restore).
+ * The exported functions of libvmwdt.so.1: argument checks, the guest's register accesses and
+ * the lifecycle (sleep, wake, snapshot, restore). The clocks are in wdt_clock.c, the timers in
+ * wdt_runtime.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -9,9 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
 #include <syslog.h>
-#include <time.h>
 
 #include "wdt_device.h"
 #include "wdt_snapshot.h"
@@ -36,97 +35,6 @@ static int wdt_read_sized(void *dst, size_t known, const void *src, size_t granu
     memset(dst, 0, known);
     memcpy(dst, src, size < known ? size : known);
     return 0;
-}
-
-int64_t wdt_host_now(struct vmwdt *dev)
-{
-    if (dev->ops.now_ns != NULL)
-        return dev->ops.now_ns(dev->ops.opaque);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
-
-/* A vCPU clock that needs a thread but has none, or whose thread's clock failed. */
-static int64_t wdt_fallback_now(struct vmwdt *dev, uint32_t cpu, enum wdt_clock_note why, int err)
-{
-    struct wdt_slot *s = &dev->slots[cpu];
-    if (wdt_vclock_note(&s->clock, why)) {
-        if (why == WDT_NOTE_FALLBACK_NO_THREAD)
-            wdt_logf(&dev->logger, LOG_NOTICE,
-                     "vCPU %u: no thread named with vmwdt_set_vcpu_thread: using host time", cpu);
-        else
-            wdt_logf(&dev->logger, LOG_ERR, "vCPU %u: reading its thread's clock failed (%s): "
-                     "using host time", cpu, strerror(-err));
-    }
-    return wdt_vclock_fold(&s->clock, WDT_SRC_HOST_NOW, wdt_host_now(dev));
-}
-
-/*
- * A raw reading of the thread-based clock kinds; 0 or -errno in *err. *switched is set when
- * this reading switched an AUTO clock to thread CPU time.
- */
-static int64_t wdt_thread_raw(struct vmwdt *dev, uint32_t cpu, const struct wdt_thread *t,
-                              int *err, bool *switched)
-{
-    struct wdt_slot *s = &dev->slots[cpu];
-    int64_t guest = 0, cpu_ns = 0;
-    *switched = false;
-    if (dev->clock == VMWDT_CLOCK_GUEST_TIME) {
-        *err = wdt_thread_guest_ns(t, &guest);
-        return guest;
-    }
-    if (dev->clock == VMWDT_CLOCK_THREAD_CPU) {
-        *err = wdt_thread_cpu_ns(t, &cpu_ns);
-        return cpu_ns;
-    }
-    *err = wdt_thread_guest_ns(t, &guest);
-    if (*err == 0)
-        *err = wdt_thread_cpu_ns(t, &cpu_ns);
-    if (*err != 0)
-        return 0;
-    return wdt_vclock_auto(&s->clock, t->id, guest, cpu_ns, switched);
-}
-
-/* The vCPU's thread clock as its clock kind reads it (readers counted, so that
- * vmwdt_set_vcpu_thread closes a replaced thread only once no read uses it). */
-static int64_t wdt_thread_now(struct vmwdt *dev, uint32_t cpu)
-{
-    struct wdt_slot *s = &dev->slots[cpu];
-    int err = 0;
-    bool switched = false;
-    int64_t value = 0;
-    atomic_fetch_add(&s->thread_readers, 1);
-    const struct wdt_thread *t = atomic_load(&s->thread);
-    if (t != NULL) {
-        int64_t raw = wdt_thread_raw(dev, cpu, t, &err, &switched);
-        if (err == 0)
-            value = wdt_vclock_fold(&s->clock, t->id, raw);
-    }
-    atomic_fetch_sub(&s->thread_readers, 1);
-    /* Logged with no reader counted: the log callback may name another thread. */
-    if (t == NULL)
-        return wdt_fallback_now(dev, cpu, WDT_NOTE_FALLBACK_NO_THREAD, 0);
-    if (err != 0)
-        return wdt_fallback_now(dev, cpu, WDT_NOTE_FALLBACK_ERROR, err);
-    if (switched && wdt_vclock_note(&s->clock, WDT_NOTE_AUTO_SWITCH))
-        wdt_logf(&dev->logger, LOG_NOTICE, "vCPU %u: guest time stays frozen while its thread "
-                 "runs: measuring the thread's CPU time instead", cpu);
-    return value;
-}
-
-int64_t wdt_guest_now(struct vmwdt *dev, uint32_t cpu)
-{
-    struct wdt_slot *s = &dev->slots[cpu];
-    switch (dev->clock) {
-    case VMWDT_CLOCK_HOST:
-        return wdt_vclock_fold(&s->clock, WDT_SRC_HOST_GUEST,
-                               dev->ops.guest_time_ns(dev->ops.opaque, cpu));
-    case VMWDT_CLOCK_MONOTONIC:
-        return wdt_vclock_fold(&s->clock, WDT_SRC_HOST_NOW, wdt_host_now(dev));
-    default:
-        return wdt_thread_now(dev, cpu);
-    }
 }
 
 /* Logs a message the guest caused, within the rate limit. */
@@ -173,16 +81,12 @@ static void wdt_free_device(struct vmwdt *dev)
 {
     for (uint32_t i = 0; dev->slots != NULL && i < dev->cpu_count; i++) {
         struct wdt_slot *s = &dev->slots[i];
-        struct wdt_thread *t = atomic_load(&s->thread);
-        if (t != NULL) {
-            wdt_thread_close(t);
-            free(t);
-        }
         wdt_vclock_fini(&s->clock);
         pthread_mutex_destroy(&s->lock);
     }
     wdt_ratelimit_fini(&dev->guest_log);
     wdt_ratelimit_fini(&dev->stall_log);
+    wdt_clocks_fini(&dev->clocks);
     pthread_mutex_destroy(&dev->life_lock);
     free(dev->slots);
     free(dev);
@@ -200,8 +104,6 @@ static int wdt_alloc_slots(struct vmwdt *dev)
         pthread_mutex_init(&s->lock, NULL);
         wdt_vcpu_init(&s->core);
         wdt_vclock_init(&s->clock);
-        atomic_init(&s->thread, NULL);
-        atomic_init(&s->thread_readers, 0);
         atomic_init(&s->deadline, INT64_MAX);
         atomic_init(&s->heap_key, INT64_MAX);
     }
@@ -247,13 +149,12 @@ VMWDT_EXPORT int vmwdt_create(const struct vmwdt_config *cfg, const struct vmwdt
     if (dev == NULL)
         return -ENOMEM;
     dev->cpu_count = c.cpu_count;
-    dev->clock = c.clock;
     dev->action = (enum wdt_action)c.action;
     dev->ops = o;
     dev->logger = lg;
     wdt_ratelimit_init(&dev->guest_log);
     wdt_ratelimit_init(&dev->stall_log);
-    atomic_init(&dev->next_thread_id, WDT_SRC_FIRST_THREAD);
+    wdt_clocks_init(&dev->clocks, c.clock, &dev->ops, &dev->logger);
     /* Recursive: a callback run from sleep, wake, snapshot or restore may call them again. */
     pthread_mutexattr_init(&attr);
     pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
@@ -287,29 +188,7 @@ VMWDT_EXPORT int vmwdt_set_vcpu_thread(vmwdt *dev, uint32_t cpu, int32_t pid, in
 {
     if (dev == NULL || cpu >= dev->cpu_count || pid <= 0 || tid <= 0)
         return -EINVAL;
-    bool need_stat = dev->clock == VMWDT_CLOCK_AUTO || dev->clock == VMWDT_CLOCK_GUEST_TIME;
-    struct wdt_slot *s = &dev->slots[cpu];
-    struct wdt_thread *t = malloc(sizeof(*t));
-    if (t == NULL)
-        return -ENOMEM;
-    int rc = wdt_thread_open(t, pid, tid, need_stat);
-    if (rc != 0) {
-        wdt_logf(&dev->logger, LOG_ERR, "vCPU %u: thread %d of process %d: %s", cpu, tid, pid,
-                 strerror(-rc));
-        free(t);
-        return rc;
-    }
-    t->id = atomic_fetch_add(&dev->next_thread_id, 1);
-    struct wdt_thread *old = atomic_exchange(&s->thread, t);
-    if (old != NULL) {
-        /* A read that began before the exchange may still use the old thread; reads take
-         * microseconds and never call back into the host while counted. */
-        while (atomic_load(&s->thread_readers) != 0)
-            sched_yield();
-        wdt_thread_close(old);
-        free(old);
-    }
-    return 0;
+    return wdt_clocks_set_thread(&dev->clocks, &dev->slots[cpu].clock, cpu, pid, tid);
 }
 
 /* A refused guest access, counted and logged. Kept out of line, so that the check that every

@@ -30,23 +30,6 @@ static int wdt_stats_size_ok(uint32_t size)
     return 0;
 }
 
-/*
- * The clock that measures vCPU cpu now, AUTO resolved as DESIGN section 3 states it: the host's
- * guest_time_ns when it gives one, else the named thread's clock, else host time (MONOTONIC).
- */
-static uint32_t wdt_stats_clock(struct vmwdt *dev, uint32_t cpu)
-{
-    enum vmwdt_clock kind = dev->clock;
-    if (kind == VMWDT_CLOCK_HOST || kind == VMWDT_CLOCK_MONOTONIC)
-        return kind;
-    if (kind == VMWDT_CLOCK_AUTO) {
-        if (dev->ops.guest_time_ns != NULL)
-            return VMWDT_CLOCK_HOST;
-        kind = VMWDT_CLOCK_THREAD_CPU;
-    }
-    return atomic_load(&dev->slots[cpu].thread) != NULL ? kind : VMWDT_CLOCK_MONOTONIC;
-}
-
 /* One vCPU's figures. Its lock is held only while its state is copied. */
 static void wdt_stats_one(struct vmwdt *dev, uint32_t cpu, struct vmwdt_vcpu_stats *st)
 {
@@ -60,7 +43,7 @@ static void wdt_stats_one(struct vmwdt *dev, uint32_t cpu, struct vmwdt_vcpu_sta
     st->interrupts = atomic_load_explicit(&s->stats.interrupts, memory_order_relaxed);
     st->resets = atomic_load_explicit(&s->stats.resets, memory_order_relaxed);
     st->status = wdt_vcpu_read(&core, VMWDT_REG_STATUS, 0);
-    st->clock = wdt_stats_clock(dev, cpu);
+    st->clock = wdt_clocks_measuring(&dev->clocks, &dev->slots[cpu].clock);
     if (wdt_vcpu_counting(&core)) {
         st->window_ns = core.window_ns;
         /* The clock is read with no lock held, as every access reads it; a frozen (asleep)
@@ -76,7 +59,7 @@ static void wdt_stats_one(struct vmwdt *dev, uint32_t cpu, struct vmwdt_vcpu_sta
 /* Sums over every vCPU, and the refusals that no vCPU owns. */
 static void wdt_stats_all(struct vmwdt *dev, struct vmwdt_vcpu_stats *st)
 {
-    st->clock = dev->clock;
+    st->clock = dev->clocks.kind;
     st->refused = atomic_load_explicit(&dev->refused_outside, memory_order_relaxed);
     for (uint32_t i = 0; i < dev->cpu_count; i++) {
         struct wdt_slot *s = &dev->slots[i];

@@ -5,136 +5,14 @@
 #include "wdt_clock.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdatomic.h>
-#include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-/* Linux encodes another thread's CPU clock in a clockid: (~tid << 3) | PERTHREAD | SCHED. */
-#define WDT_CPUCLOCK_PERTHREAD_SCHED 6
-
-/* Long enough for any stat line: 52 numeric fields and a 64-byte command name. */
-#define WDT_STAT_BUF 1024
-
-int64_t wdt_tick_ns(void)
-{
-    /* Every thread computes the same value, so a relaxed race to store it is harmless. */
-    static _Atomic int64_t tick_ns;
-    int64_t ns = atomic_load_explicit(&tick_ns, memory_order_relaxed);
-    if (ns == 0) {
-        long hz = sysconf(_SC_CLK_TCK);
-        ns = hz > 0 ? 1000000000ll / hz : 10000000ll;
-        atomic_store_explicit(&tick_ns, ns, memory_order_relaxed);
-    }
-    return ns;
-}
-
-int wdt_thread_open(struct wdt_thread *t, int32_t pid, int32_t tid, bool need_stat)
-{
-    char path[64];
-    if (pid <= 0 || tid <= 0)
-        return -EINVAL;
-    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? -ESRCH : -errno;
-    t->pid = pid;
-    t->tid = tid;
-    t->own_process = pid == getpid();
-    t->cpu_clock = (clockid_t)((~(unsigned)tid << 3) | WDT_CPUCLOCK_PERTHREAD_SCHED);
-    /* A thread of another process has no readable CPU clock: its stat file serves instead. */
-    if (!need_stat && t->own_process) {
-        close(fd);
-        fd = -1;
-    }
-    t->stat_fd = fd;
-    return 0;
-}
-
-void wdt_thread_close(struct wdt_thread *t)
-{
-    if (t->stat_fd >= 0)
-        close(t->stat_fd);
-    t->stat_fd = -1;
-}
-
-int wdt_parse_stat_field(const char *buf, size_t len, unsigned field, uint64_t *out)
-{
-    const char *end = buf + len;
-    const char *p = memrchr(buf, ')', len);
-    if (p == NULL || field < 3)
-        return -EINVAL;
-    p++;
-    /* Field 3 (state) is the first after the ')'. */
-    for (unsigned f = 3;; f++) {
-        while (p < end && *p == ' ')
-            p++;
-        if (p >= end || *p == '\n')
-            return -EINVAL;
-        if (f == field)
-            break;
-        while (p < end && *p != ' ' && *p != '\n')
-            p++;
-    }
-    if (p >= end || *p < '0' || *p > '9')
-        return -EINVAL;
-    uint64_t v = 0;
-    for (; p < end && *p >= '0' && *p <= '9'; p++) {
-        if (v > (UINT64_MAX - 9) / 10)
-            return -EINVAL;
-        v = v * 10 + (uint64_t)(*p - '0');
-    }
-    if (p < end && *p != ' ' && *p != '\n')
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
-
-static int wdt_thread_stat_ticks(const struct wdt_thread *t, unsigned field, uint64_t *ticks)
-{
-    char buf[WDT_STAT_BUF];
-    if (t->stat_fd < 0)
-        return -EBADF;
-    ssize_t n = pread(t->stat_fd, buf, sizeof(buf), 0);
-    if (n < 0)
-        return -errno;
-    if (n == 0)
-        return -ESRCH;
-    return wdt_parse_stat_field(buf, (size_t)n, field, ticks);
-}
-
-int wdt_thread_guest_ns(const struct wdt_thread *t, int64_t *out)
-{
-    uint64_t ticks;
-    int rc = wdt_thread_stat_ticks(t, 43, &ticks);
-    if (rc == 0)
-        *out = (int64_t)(ticks * (uint64_t)wdt_tick_ns());
-    return rc;
-}
-
-int wdt_thread_cpu_ns(const struct wdt_thread *t, int64_t *out)
-{
-    if (t->own_process) {
-        struct timespec ts;
-        if (clock_gettime(t->cpu_clock, &ts) != 0)
-            return -errno;
-        *out = (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-        return 0;
-    }
-    uint64_t utime, stime;
-    int rc = wdt_thread_stat_ticks(t, 14, &utime);
-    if (rc == 0)
-        rc = wdt_thread_stat_ticks(t, 15, &stime);
-    if (rc == 0)
-        *out = (int64_t)((utime + stime) * (uint64_t)wdt_tick_ns());
-    return rc;
-}
+#include <syslog.h>
+#include <time.h>
 
 void wdt_vclock_init(struct wdt_vclock *c)
 {
     memset(c, 0, sizeof(*c));
+    c->thread_raw = -1;
     pthread_mutex_init(&c->lock, NULL);
 }
 
@@ -143,9 +21,9 @@ void wdt_vclock_fini(struct wdt_vclock *c)
     pthread_mutex_destroy(&c->lock);
 }
 
-int64_t wdt_vclock_fold(struct wdt_vclock *c, uint64_t src_id, int64_t raw)
+/* wdt_vclock_fold with the lock held. */
+static int64_t wdt_vclock_fold_locked(struct wdt_vclock *c, uint64_t src_id, int64_t raw)
 {
-    pthread_mutex_lock(&c->lock);
     if (!c->started) {
         /* The first reading is where the clock starts, whatever its sign: only differences
          * of readings count. */
@@ -163,35 +41,15 @@ int64_t wdt_vclock_fold(struct wdt_vclock *c, uint64_t src_id, int64_t raw)
     if (value < c->last)
         value = c->last;
     c->last = value;
-    pthread_mutex_unlock(&c->lock);
     return value;
 }
 
-int64_t wdt_vclock_auto(struct wdt_vclock *c, uint64_t thread_id, int64_t guest_ns,
-                        int64_t cpu_ns, bool *switched_now)
+int64_t wdt_vclock_fold(struct wdt_vclock *c, uint64_t src_id, int64_t raw)
 {
-    int64_t raw;
-    *switched_now = false;
     pthread_mutex_lock(&c->lock);
-    if (c->auto_src != thread_id) {
-        c->auto_src = thread_id;
-        c->auto_primed = false;
-        c->auto_switched = false;
-    }
-    if (!c->auto_primed || (!c->auto_switched && guest_ns > c->auto_guest)) {
-        c->auto_primed = true;
-        c->auto_guest = guest_ns;
-        c->auto_cpu = cpu_ns;
-    } else if (!c->auto_switched && cpu_ns - c->auto_cpu >= WDT_AUTO_SWITCH_NS) {
-        c->auto_switched = true;
-        *switched_now = true;
-    }
-    if (c->auto_switched)
-        raw = c->auto_guest + (cpu_ns > c->auto_cpu ? cpu_ns - c->auto_cpu : 0);
-    else
-        raw = c->auto_guest;
+    int64_t value = wdt_vclock_fold_locked(c, src_id, raw);
     pthread_mutex_unlock(&c->lock);
-    return raw;
+    return value;
 }
 
 bool wdt_vclock_note(struct wdt_vclock *c, enum wdt_clock_note note)
@@ -201,4 +59,194 @@ bool wdt_vclock_note(struct wdt_vclock *c, enum wdt_clock_note note)
     c->noted |= note;
     pthread_mutex_unlock(&c->lock);
     return first;
+}
+
+void wdt_vclock_set_thread(struct wdt_vclock *c, const struct wdt_thread *t)
+{
+    pthread_mutex_lock(&c->lock);
+    c->thread = *t;
+    c->thread_gone = false;
+    c->thread_start = 0;
+    c->thread_raw = -1;
+    c->noted &= ~(unsigned)WDT_NOTE_FALLBACK_ERROR;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void wdt_vclock_get_thread(struct wdt_vclock *c, struct wdt_thread *t, bool *gone,
+                           uint64_t *folds)
+{
+    pthread_mutex_lock(&c->lock);
+    *t = c->thread;
+    *gone = c->thread_gone;
+    *folds = c->folds;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void wdt_vclock_thread_gone(struct wdt_vclock *c, uint64_t id)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->thread.id == id)
+        c->thread_gone = true;
+    pthread_mutex_unlock(&c->lock);
+}
+
+int wdt_vclock_fold_thread(struct wdt_vclock *c, uint64_t id, uint64_t folds, int64_t raw,
+                           uint64_t start, int64_t *value)
+{
+    pthread_mutex_lock(&c->lock);
+    /* Identity checks concern the vCPU's current thread; a reading of one it replaced meanwhile
+     * is still a reading of a thread that ran the vCPU, and is folded as such. */
+    if (c->thread.id == id) {
+        bool other = c->thread_gone;
+        if (start != 0) {
+            if (c->thread_start == 0)
+                c->thread_start = start;
+            else if (c->thread_start != start)
+                other = true;
+        }
+        /*
+         * A thread's clocks never go back: a reading below one that was folded before this
+         * reading began comes from a thread that reused the tid. Readings that overlapped may
+         * arrive in either order, hence the fold count.
+         */
+        if (c->thread_raw >= 0 && raw < c->thread_raw && c->thread_raw_at <= folds)
+            other = true;
+        if (other) {
+            c->thread_gone = true;
+            pthread_mutex_unlock(&c->lock);
+            return -ESRCH;
+        }
+        c->folds++;
+        if (raw > c->thread_raw) {
+            c->thread_raw = raw;
+            c->thread_raw_at = c->folds;
+        }
+    }
+    *value = wdt_vclock_fold_locked(c, id, raw);
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+}
+
+void wdt_clocks_init(struct wdt_clocks *k, enum vmwdt_clock kind,
+                     const struct vmwdt_host_ops *ops, const struct wdt_logger *logger)
+{
+    k->kind = kind;
+    k->source = kind;
+    /* AUTO: the host's own accounting when it gives one, else the thread's CPU time. */
+    if (kind == VMWDT_CLOCK_AUTO)
+        k->source = ops->guest_time_ns != NULL ? VMWDT_CLOCK_HOST : VMWDT_CLOCK_THREAD_CPU;
+    k->ops = ops;
+    k->logger = logger;
+    wdt_stat_cache_init(&k->cache);
+    atomic_init(&k->next_thread_id, WDT_SRC_FIRST_THREAD);
+}
+
+void wdt_clocks_fini(struct wdt_clocks *k)
+{
+    wdt_stat_cache_fini(&k->cache);
+}
+
+int64_t wdt_clocks_host_now(const struct wdt_clocks *k)
+{
+    if (k->ops->now_ns != NULL)
+        return k->ops->now_ns(k->ops->opaque);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+/* A vCPU clock that needs a thread but has none, or whose thread's clock failed or is gone. */
+static int64_t wdt_fallback_now(struct wdt_clocks *k, struct wdt_vclock *c, uint32_t cpu,
+                                const struct wdt_thread *t, int err)
+{
+    enum wdt_clock_note why = t->id == 0 ? WDT_NOTE_FALLBACK_NO_THREAD : WDT_NOTE_FALLBACK_ERROR;
+    if (wdt_vclock_note(c, why)) {
+        if (t->id == 0)
+            wdt_logf(k->logger, LOG_NOTICE,
+                     "vCPU %u: no thread named with vmwdt_set_vcpu_thread: using host time", cpu);
+        else if (err == -ESRCH)
+            wdt_logf(k->logger, LOG_ERR, "vCPU %u: thread %d of process %d is gone: using "
+                     "host time until another is named", cpu, t->tid, t->pid);
+        else
+            wdt_logf(k->logger, LOG_ERR, "vCPU %u: reading its thread's clock failed (%s): "
+                     "using host time until it works again", cpu, strerror(-err));
+    }
+    return wdt_vclock_fold(c, WDT_SRC_HOST_NOW, wdt_clocks_host_now(k));
+}
+
+/* A raw reading of thread t as the device's source measures it; 0 or -errno. */
+static int wdt_thread_raw(struct wdt_clocks *k, uint32_t cpu, const struct wdt_thread *t,
+                          int64_t *raw, uint64_t *start)
+{
+    *start = 0;
+    if (k->source == VMWDT_CLOCK_THREAD_CPU && t->own_process)
+        return wdt_thread_cpu_ns(t, raw);
+    /* Guest time, or the CPU time of another process's thread: from its /proc entry. */
+    struct wdt_stat st;
+    int rc = wdt_stat_read(&k->cache, cpu, t, &st);
+    if (rc != 0)
+        return rc;
+    uint64_t ticks = k->source == VMWDT_CLOCK_GUEST_TIME ? st.guest_time : st.utime + st.stime;
+    *raw = (int64_t)(ticks * (uint64_t)wdt_tick_ns());
+    *start = st.starttime;
+    return 0;
+}
+
+/* The vCPU's clock measured through its thread. */
+static int64_t wdt_thread_now(struct wdt_clocks *k, struct wdt_vclock *c, uint32_t cpu)
+{
+    struct wdt_thread t;
+    bool gone;
+    uint64_t folds, start;
+    int64_t raw, value;
+    wdt_vclock_get_thread(c, &t, &gone, &folds);
+    if (t.id == 0 || gone)
+        return wdt_fallback_now(k, c, cpu, &t, -ESRCH);
+    int err = wdt_thread_raw(k, cpu, &t, &raw, &start);
+    if (err == 0)
+        err = wdt_vclock_fold_thread(c, t.id, folds, raw, start, &value);
+    else if (err == -ESRCH)
+        wdt_vclock_thread_gone(c, t.id);
+    if (err != 0)
+        return wdt_fallback_now(k, c, cpu, &t, err);
+    return value;
+}
+
+int64_t wdt_clocks_guest_now(struct wdt_clocks *k, struct wdt_vclock *c, uint32_t cpu)
+{
+    switch (k->source) {
+    case VMWDT_CLOCK_HOST:
+        return wdt_vclock_fold(c, WDT_SRC_HOST_GUEST, k->ops->guest_time_ns(k->ops->opaque, cpu));
+    case VMWDT_CLOCK_MONOTONIC:
+        return wdt_vclock_fold(c, WDT_SRC_HOST_NOW, wdt_clocks_host_now(k));
+    default:
+        return wdt_thread_now(k, c, cpu);
+    }
+}
+
+enum vmwdt_clock wdt_clocks_measuring(const struct wdt_clocks *k, struct wdt_vclock *c)
+{
+    if (k->source == VMWDT_CLOCK_HOST || k->source == VMWDT_CLOCK_MONOTONIC)
+        return k->source;
+    struct wdt_thread t;
+    bool gone;
+    uint64_t folds;
+    wdt_vclock_get_thread(c, &t, &gone, &folds);
+    /* Without a usable thread, the reading falls back to host time. */
+    return t.id != 0 && !gone ? k->source : VMWDT_CLOCK_MONOTONIC;
+}
+
+int wdt_clocks_set_thread(struct wdt_clocks *k, struct wdt_vclock *c, uint32_t cpu,
+                          int32_t pid, int32_t tid)
+{
+    struct wdt_thread t;
+    int rc = wdt_thread_name(&t, pid, tid);
+    if (rc != 0) {
+        wdt_logf(k->logger, LOG_ERR, "vCPU %u: thread %d of process %d: %s", cpu, tid, pid,
+                 strerror(-rc));
+        return rc;
+    }
+    t.id = atomic_fetch_add(&k->next_thread_id, 1);
+    wdt_vclock_set_thread(c, &t);
+    return 0;
 }

@@ -1,58 +1,26 @@
 /*
  * Guest clocks: what measures a vCPU's time.
  *
- * Two layers. The raw readers (wdt_thread_*) read one host thread's guest time or CPU time and
- * report errors; they keep the thread's /proc descriptor open and use pread() so that a pet costs
- * one system call. The per-vCPU clock (struct wdt_vclock) picks the source that the device's clock
- * kind asks for, falls back where a source is missing or fails, and keeps the value it returns
- * continuous and never decreasing across those changes, because the core measures windows as
- * differences of readings.
+ * Two levels. A device's clocks (struct wdt_clocks) know the clock kind, the host's callbacks
+ * and the shared /proc descriptor cache; each vCPU's clock (struct wdt_vclock) knows the thread
+ * named for it and folds raw readings of whichever source measures it right now into one value
+ * that stays continuous and never decreases across a change of source (a thread named late or
+ * again, a thread that vanished, a reading that failed), because the core measures windows as
+ * differences of readings. The raw readers are in wdt_thread.h. Nothing here holds a resource
+ * per vCPU: a device's clocks have at most WDT_STAT_CACHE_SIZE descriptors open between
+ * readings, whatever the number of vCPUs.
  */
 #ifndef WDT_CLOCK_H
 #define WDT_CLOCK_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 
-/* Thread CPU time while guest time stays frozen after which AUTO switches to CPU time. */
-#define WDT_AUTO_SWITCH_NS (100 * 1000000ll)
-
-/* A host thread whose clocks measure a vCPU. */
-struct wdt_thread {
-    uint64_t id;         /* identity as a clock source, never reused within a device */
-    int32_t pid;
-    int32_t tid;
-    int stat_fd;         /* /proc/<pid>/task/<tid>/stat, or -1 when not needed */
-    bool own_process;    /* The thread's CPU clock can be read with clock_gettime(). */
-    clockid_t cpu_clock; /* Valid when own_process. */
-};
-
-/*
- * Opens the clocks of thread tid of process pid. need_stat: keep the /proc stat descriptor open
- * (GUEST_TIME, AUTO, and THREAD_CPU of another process). Returns 0 or -errno (-ENOENT or -ESRCH
- * for a thread that does not exist).
- */
-int wdt_thread_open(struct wdt_thread *t, int32_t pid, int32_t tid, bool need_stat);
-void wdt_thread_close(struct wdt_thread *t);
-
-/* The thread's guest time (field 43 of its stat file) in ns. Returns 0 or -errno. */
-int wdt_thread_guest_ns(const struct wdt_thread *t, int64_t *out);
-
-/* The thread's CPU time in ns. Returns 0 or -errno (-ESRCH, -EINVAL for a vanished thread). */
-int wdt_thread_cpu_ns(const struct wdt_thread *t, int64_t *out);
-
-/*
- * Parses a /proc/<pid>/task/<tid>/stat line: fields are counted after the last ')', because the
- * command name may itself hold spaces and parentheses. field is the 1-based field number of
- * proc(5) (14 utime, 15 stime, 43 guest_time). Returns 0 or -EINVAL.
- */
-int wdt_parse_stat_field(const char *buf, size_t len, unsigned field, uint64_t *out);
-
-/* Nanoseconds per USER_HZ tick (sysconf(_SC_CLK_TCK)). */
-int64_t wdt_tick_ns(void);
+#include "vmwdt.h"
+#include "wdt_log.h"
+#include "wdt_thread.h"
 
 /* Identities of the clock sources that are not a thread's; a thread's is its id, above these. */
 #define WDT_SRC_HOST_NOW 1   /* MONOTONIC, or the fallback of a clock without a usable thread */
@@ -61,25 +29,24 @@ int64_t wdt_tick_ns(void);
 
 /* Facts a vCPU clock wants logged, once each. */
 enum wdt_clock_note {
-    WDT_NOTE_FALLBACK_NO_THREAD = 1u << 0, /* needs a thread, has none: MONOTONIC */
-    WDT_NOTE_FALLBACK_ERROR = 1u << 1,     /* the thread's clock failed: MONOTONIC */
-    WDT_NOTE_AUTO_SWITCH = 1u << 2         /* AUTO switched to thread CPU time */
+    WDT_NOTE_FALLBACK_NO_THREAD = 1u << 0, /* needs a thread, has none: host time */
+    WDT_NOTE_FALLBACK_ERROR = 1u << 1      /* its thread's clock failed or is gone: host time */
 };
 
 /* One vCPU's clock state. The lock guards the fields and is never held across a read. */
 struct wdt_vclock {
     pthread_mutex_t lock;
-    uint64_t src_id;    /* identity of the last source (see WDT_SRC_*) */
-    int64_t offset;     /* added to the raw reading of that source */
-    int64_t last;       /* the last value returned */
+    struct wdt_thread thread; /* thread.id 0: none named */
+    bool thread_gone;         /* a reading found thread gone: host time until another is named */
+    uint64_t thread_start;    /* its starttime, once a /proc reading has shown it; 0: not yet */
+    int64_t thread_raw;       /* the largest raw reading of thread so far; -1: none */
+    uint64_t thread_raw_at;   /* folds when thread_raw was stored */
+    uint64_t folds;           /* readings of a thread folded so far */
+    uint64_t src_id;          /* identity of the last source (see WDT_SRC_*) */
+    int64_t offset;           /* added to the raw reading of that source */
+    int64_t last;             /* the last value returned */
     bool started;
-    unsigned noted;     /* enum wdt_clock_note bits already logged */
-    /* AUTO: readings at the last time guest time advanced, for the thread auto_src. */
-    uint64_t auto_src;
-    bool auto_primed;
-    bool auto_switched;
-    int64_t auto_guest;
-    int64_t auto_cpu;
+    unsigned noted;           /* enum wdt_clock_note bits already logged */
 };
 
 void wdt_vclock_init(struct wdt_vclock *c);
@@ -91,16 +58,57 @@ void wdt_vclock_fini(struct wdt_vclock *c);
  */
 int64_t wdt_vclock_fold(struct wdt_vclock *c, uint64_t src_id, int64_t raw);
 
-/*
- * AUTO: folds a guest-time and a CPU-time reading of the vCPU's thread into one raw value, that
- * of guest time until the thread has run WDT_AUTO_SWITCH_NS of CPU time while guest time stayed
- * frozen, and CPU time (counted from when guest time last advanced) from then on.
- * *switched_now is set when this reading made the switch.
- */
-int64_t wdt_vclock_auto(struct wdt_vclock *c, uint64_t thread_id, int64_t guest_ns,
-                        int64_t cpu_ns, bool *switched_now);
-
 /* Marks a note as logged; true when it was not yet (the caller logs it then). */
 bool wdt_vclock_note(struct wdt_vclock *c, enum wdt_clock_note note);
+
+/* Names thread t (t->id set) as the vCPU's: a new source, not gone, its notes forgotten. */
+void wdt_vclock_set_thread(struct wdt_vclock *c, const struct wdt_thread *t);
+
+/* The vCPU's thread (id 0: none) and whether it is known gone; *folds for the reading. */
+void wdt_vclock_get_thread(struct wdt_vclock *c, struct wdt_thread *t, bool *gone,
+                           uint64_t *folds);
+
+/*
+ * Folds a raw reading of thread id, taken after wdt_vclock_get_thread returned folds, with the
+ * starttime the reading showed (0: not read from /proc). A reading that shows another thread
+ * behind the same tid (another starttime, or a value below one read before this reading began)
+ * marks the thread gone and returns -ESRCH; else 0 with the clock's value in *value.
+ */
+int wdt_vclock_fold_thread(struct wdt_vclock *c, uint64_t id, uint64_t folds, int64_t raw,
+                           uint64_t start, int64_t *value);
+
+/* Marks thread id gone, if it is still the vCPU's. */
+void wdt_vclock_thread_gone(struct wdt_vclock *c, uint64_t id);
+
+/* A device's clocks. ops and logger belong to the device and outlive these. */
+struct wdt_clocks {
+    enum vmwdt_clock kind;   /* as configured */
+    enum vmwdt_clock source; /* what measures a vCPU that has a thread: kind, AUTO resolved */
+    const struct vmwdt_host_ops *ops;
+    const struct wdt_logger *logger;
+    struct wdt_stat_cache cache;
+    _Atomic uint64_t next_thread_id;
+};
+
+/* AUTO resolves to HOST when ops has guest_time_ns, else to THREAD_CPU. */
+void wdt_clocks_init(struct wdt_clocks *k, enum vmwdt_clock kind,
+                     const struct vmwdt_host_ops *ops, const struct wdt_logger *logger);
+void wdt_clocks_fini(struct wdt_clocks *k);
+
+/* Host time: ops->now_ns(), or CLOCK_MONOTONIC. */
+int64_t wdt_clocks_host_now(const struct wdt_clocks *k);
+
+/* vCPU cpu's guest clock c as the device's clock kind measures it. Takes no lock but c's. */
+int64_t wdt_clocks_guest_now(struct wdt_clocks *k, struct wdt_vclock *c, uint32_t cpu);
+
+/* The clock that measures a vCPU now: the device's source, or MONOTONIC without a usable thread. */
+enum vmwdt_clock wdt_clocks_measuring(const struct wdt_clocks *k, struct wdt_vclock *c);
+
+/*
+ * Names thread tid of process pid as the one running vCPU cpu (clock c), after checking that
+ * it exists; nothing is kept open. Returns 0 or -errno (logged).
+ */
+int wdt_clocks_set_thread(struct wdt_clocks *k, struct wdt_vclock *c, uint32_t cpu,
+                          int32_t pid, int32_t tid);
 
 #endif /* WDT_CLOCK_H */

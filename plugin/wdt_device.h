@@ -36,9 +36,6 @@ struct wdt_slot {
     struct wdt_vcpu core;
     struct wdt_stats stats; /* vmwdt_vcpu_stats (see wdt_stats.h for what guards each) */
     struct wdt_vclock clock;
-    _Atomic(struct wdt_thread *) thread; /* NULL until vmwdt_set_vcpu_thread */
-    /* Clock reads using thread right now: a replaced thread is closed once none is left. */
-    atomic_uint thread_readers;
     /* The earliest host time at which the countdown can end (INT64_MAX: not counting). Written
      * with the slot's lock held, so that it always matches the latest core state. */
     _Atomic int64_t deadline;
@@ -76,7 +73,6 @@ struct wdt_runtime {
 
 struct vmwdt {
     uint32_t cpu_count;
-    enum vmwdt_clock clock;
     /* Atomic: vmwdt_set_action may change it from any thread while expiries read it. */
     _Atomic enum wdt_action action;
     struct vmwdt_host_ops ops;
@@ -90,14 +86,20 @@ struct vmwdt {
     pthread_mutex_t life_lock;
     atomic_bool activated;
     _Atomic uint64_t refused_outside; /* refused accesses at offsets past the last vCPU */
-    _Atomic uint64_t next_thread_id; /* source identities of named threads */
+    struct wdt_clocks clocks; /* the clock kind and what every vCPU clock shares */
 };
 
 /* Host time: ops.now_ns(), or CLOCK_MONOTONIC. */
-int64_t wdt_host_now(struct vmwdt *dev);
+static inline int64_t wdt_host_now(struct vmwdt *dev)
+{
+    return wdt_clocks_host_now(&dev->clocks);
+}
 
 /* The vCPU's guest clock as its device's clock kind measures it. Takes no lock but the clock's. */
-int64_t wdt_guest_now(struct vmwdt *dev, uint32_t cpu);
+static inline int64_t wdt_guest_now(struct vmwdt *dev, uint32_t cpu)
+{
+    return wdt_clocks_guest_now(&dev->clocks, &dev->slots[cpu].clock, cpu);
+}
 
 /* Saturating host_now + delta, below INT64_MAX (which means "nothing"). */
 int64_t wdt_deadline_after(int64_t host_now, int64_t delta);

@@ -81,7 +81,7 @@ if [ "${SKIP_CALLGRIND:-0}" != 1 ] && command -v valgrind >/dev/null 2>&1; then
     echo
     echo "== callgrind: user-space instructions per operation (steady state, $pets vs $((pets * 2)) ops)"
     printf '%-34s %14s\n' "operation" "instr/op"
-    for clock in HOST MONOTONIC THREAD_CPU GUEST_TIME; do
+    for clock in HOST MONOTONIC AUTO THREAD_CPU GUEST_TIME; do
         printf '%-34s %14s\n' "pet $clock (THREAD timers)" "$(per_op vmwdt_mmio_write "$clock" pet)"
     done
     for clock in MONOTONIC GUEST_TIME; do
