@@ -107,8 +107,11 @@ VMWDT_EXPORT const char *vmwdt_strerror(int err);
  * *ops; both may be freed after the call (ops->opaque must stay valid until destroy).
  * ops may be NULL. Errors: -EINVAL (NULL cfg or out, bad size, cpu_count outside
  * 1..VMWDT_MAX_CPUS, unknown enum value, unknown flag, CLOCK_HOST without guest_time_ns),
- * -ENOMEM, and with VMWDT_TIMERS_THREAD pthread_create's error (-EAGAIN) when the device's
- * worker thread cannot start. On failure *out is left untouched and nothing is left behind.
+ * -ENOMEM. On failure *out is left untouched and nothing is left behind. With
+ * VMWDT_TIMERS_THREAD a worker thread that cannot start (pthread_create: EAGAIN) does not fail
+ * the call: it is logged once, the device does not watch until a thread can start, and the
+ * start is retried at the next enable and, with back-off (1 ms doubling to 100 ms), by every
+ * later call on the device; once it runs (logged), every expiry missed meanwhile fires at once.
  */
 VMWDT_EXPORT int vmwdt_create(const struct vmwdt_config *cfg, const struct vmwdt_host_ops *ops,
                               vmwdt **out);

@@ -14,6 +14,7 @@
 
 #include "wdt_device.h"
 #include "wdt_snapshot.h"
+#include "wdt_worker.h"
 
 /*
  * Reads a caller's struct that begins with uint32_t size: fields it lacks read as 0, a tail the
@@ -165,8 +166,8 @@ VMWDT_EXPORT int vmwdt_create(const struct vmwdt_config *cfg, const struct vmwdt
         wdt_free_device(dev);
         return -ENOMEM;
     }
-    /* The last step: THREAD timers start the worker here, and a device without one is not
-     * handed out (-EAGAIN, logged), since nothing would watch its vCPUs. */
+    /* The last step: THREAD timers start the worker here. One that cannot start yet (EAGAIN)
+     * is logged and retried later: the device is handed out all the same. */
     rc = wdt_rt_init(dev, c.timers == VMWDT_TIMERS_EXTERNAL);
     if (rc != 0) {
         wdt_free_device(dev);
@@ -186,7 +187,10 @@ VMWDT_EXPORT void vmwdt_destroy(vmwdt *dev)
 
 VMWDT_EXPORT int vmwdt_set_vcpu_thread(vmwdt *dev, uint32_t cpu, int32_t pid, int32_t tid)
 {
-    if (dev == NULL || cpu >= dev->cpu_count || pid <= 0 || tid <= 0)
+    if (dev == NULL)
+        return -EINVAL;
+    wdt_worker_poll(dev);
+    if (cpu >= dev->cpu_count || pid <= 0 || tid <= 0)
         return -EINVAL;
     return wdt_clocks_set_thread(&dev->clocks, &dev->slots[cpu].clock, cpu, pid, tid);
 }
@@ -256,6 +260,9 @@ VMWDT_EXPORT int vmwdt_mmio_write(vmwdt *dev, uint64_t offset, const void *data,
     /* Queued whatever the result: an expiry applied above is reported by the runtime. */
     if (counts)
         wdt_rt_queue(dev, cpu, deadline);
+    /* A worker that could not start yet is tried again: at once for an enable. */
+    if (!atomic_load_explicit(&dev->rt.worker_running, memory_order_relaxed))
+        wdt_worker_retry(dev, res == WDT_WRITE_ARMED && reg == VMWDT_REG_STATUS);
     switch (res) {
     case WDT_WRITE_ARMED:
         /* Read first: a store on every pet would bounce the flag's cache line between the
@@ -279,6 +286,8 @@ VMWDT_EXPORT int vmwdt_mmio_write(vmwdt *dev, uint64_t offset, const void *data,
 
 VMWDT_EXPORT int vmwdt_mmio_read(vmwdt *dev, uint64_t offset, void *data, uint32_t len)
 {
+    if (dev != NULL)
+        wdt_worker_poll(dev);
     int rc = wdt_check_access(dev, offset, data, len, "read");
     if (rc != 0) {
         if (data != NULL)
@@ -320,6 +329,7 @@ VMWDT_EXPORT int vmwdt_sleep(vmwdt *dev)
 {
     if (dev == NULL)
         return -EINVAL;
+    wdt_worker_poll(dev);
     pthread_mutex_lock(&dev->life_lock);
     if (!dev->rt.asleep)
         wdt_freeze_all(dev);
@@ -331,6 +341,7 @@ VMWDT_EXPORT int vmwdt_wake(vmwdt *dev)
 {
     if (dev == NULL)
         return -EINVAL;
+    wdt_worker_poll(dev);
     pthread_mutex_lock(&dev->life_lock);
     if (dev->rt.asleep) {
         wdt_rt_wake(dev);
@@ -390,6 +401,7 @@ VMWDT_EXPORT int vmwdt_snapshot_json(vmwdt *dev, char **json)
 {
     if (dev == NULL || json == NULL)
         return -EINVAL;
+    wdt_worker_poll(dev);
     struct wdt_snap snap = {.cpu_count = dev->cpu_count};
     snap.vcpus = calloc(dev->cpu_count, sizeof(*snap.vcpus));
     if (snap.vcpus == NULL)
@@ -428,6 +440,7 @@ VMWDT_EXPORT int vmwdt_restore_json(vmwdt *dev, const char *json)
     struct wdt_snap snap;
     if (dev == NULL || json == NULL)
         return -EINVAL;
+    wdt_worker_poll(dev);
     int rc = wdt_snap_decode(json, dev->cpu_count, &snap, wdt_snap_log, &dev->logger);
     if (rc != 0)
         return rc;
@@ -457,7 +470,10 @@ VMWDT_EXPORT void vmwdt_free(void *p)
 
 VMWDT_EXPORT int64_t vmwdt_next_deadline_ns(vmwdt *dev)
 {
-    if (dev == NULL || !dev->rt.external)
+    if (dev == NULL)
+        return INT64_MAX;
+    wdt_worker_poll(dev);
+    if (!dev->rt.external)
         return INT64_MAX;
     return wdt_rt_next_deadline(dev);
 }

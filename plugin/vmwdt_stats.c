@@ -8,6 +8,7 @@
 #include <syslog.h>
 
 #include "wdt_device.h"
+#include "wdt_worker.h"
 
 /*
  * Whether out->size is one that a caller can have compiled: at least the size field and one
@@ -78,6 +79,7 @@ VMWDT_EXPORT int vmwdt_vcpu_stats(vmwdt *dev, uint32_t cpu, struct vmwdt_vcpu_st
     uint32_t size;
     if (dev == NULL || out == NULL)
         return -EINVAL;
+    wdt_worker_poll(dev);
     memcpy(&size, out, sizeof(size));
     if (!wdt_stats_size_ok(size) || (cpu != VMWDT_ALL_CPUS && cpu >= dev->cpu_count))
         return -EINVAL;
@@ -101,7 +103,10 @@ VMWDT_EXPORT int vmwdt_vcpu_stats(vmwdt *dev, uint32_t cpu, struct vmwdt_vcpu_st
 VMWDT_EXPORT int vmwdt_set_action(vmwdt *dev, uint32_t action)
 {
     static const char *const names[] = {"irq_then_reset", "irq_only", "reset", "none"};
-    if (dev == NULL || action > VMWDT_ACTION_NONE)
+    if (dev == NULL)
+        return -EINVAL;
+    wdt_worker_poll(dev);
+    if (action > VMWDT_ACTION_NONE)
         return -EINVAL;
     enum wdt_action old = atomic_exchange(&dev->action, (enum wdt_action)action);
     if (old != (enum wdt_action)action)

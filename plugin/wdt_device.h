@@ -66,9 +66,17 @@ struct wdt_runtime {
     bool external;      /* VMWDT_TIMERS_EXTERNAL */
     /* THREAD timers only (see wdt_worker.c). */
     pthread_cond_t wake; /* signals the worker; waited on with CLOCK_MONOTONIC */
-    pthread_t worker;    /* runs from vmwdt_create to vmwdt_destroy */
+    pthread_t worker;    /* runs from its start to vmwdt_destroy */
     bool worker_ready;   /* the worker has started */
     int64_t armed;       /* host time the worker waits for; INT64_MAX: none; INT64_MIN: busy */
+    /* A worker runs, or none is needed (EXTERNAL). Every API call reads it, relaxed, and only
+     * while it is false tries to start the worker that could not start (wdt_worker_poll). */
+    atomic_bool worker_running;
+    bool worker_started;   /* a worker was created, which destroy joins */
+    uint64_t start_fails;  /* failed starts of the current outage (0: none) */
+    int64_t outage_began;  /* CLOCK_MONOTONIC of its first failure */
+    int64_t retry_gap;     /* the back-off between retries that are not armings */
+    int64_t retry_at;      /* CLOCK_MONOTONIC before which such a retry waits */
 };
 
 struct vmwdt {
@@ -105,9 +113,9 @@ static inline int64_t wdt_guest_now(struct vmwdt *dev, uint32_t cpu)
 int64_t wdt_deadline_after(int64_t host_now, int64_t delta);
 
 /*
- * Sets up the runtime, and with THREAD timers starts the worker (the last step, so that a failure
- * leaves nothing to undo): 0 or -errno, logged. wdt_rt_fini() stops and joins the worker: no
- * callback runs after it returns.
+ * Sets up the runtime, and with THREAD timers tries to start the worker: 0, or -ENOMEM. A worker
+ * that cannot start is not an error: the start is logged and retried (see wdt_worker.h).
+ * wdt_rt_fini() stops and joins the worker, if one started: no callback runs after it returns.
  */
 int wdt_rt_init(struct vmwdt *dev, bool external);
 void wdt_rt_fini(struct vmwdt *dev);

@@ -230,14 +230,11 @@ int wdt_rt_init(struct vmwdt *dev, bool external)
     pthread_condattr_destroy(&attr);
     rt->external = external;
     rt->armed = INT64_MIN;
-    int rc = external ? 0 : wdt_worker_start(dev);
-    if (rc != 0) {
-        pthread_cond_destroy(&rt->wake);
-        pthread_mutex_destroy(&rt->lock);
-        free(rt->heap);
-        rt->heap = NULL;
-    }
-    return rc;
+    /* EXTERNAL timers need no worker: the flag that says one runs is set for good. */
+    atomic_init(&rt->worker_running, external);
+    if (!external)
+        wdt_worker_start(dev);
+    return 0;
 }
 
 void wdt_rt_fini(struct vmwdt *dev)

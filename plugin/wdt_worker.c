@@ -5,7 +5,8 @@
  * waits with no deadline), or INT64_MIN while it is not waiting. Whoever queues a check earlier
  * than armed signals rt.wake; a worker that is not waiting looks at the heap, under rt.lock,
  * before it waits again, so no queued check is missed and a pet that leaves the top of the heap
- * alone signals nothing.
+ * alone signals nothing. A worker that starts late (after an outage) looks at the heap first, so
+ * that every check that came due meanwhile runs at once.
  */
 #define _GNU_SOURCE
 #include "wdt_worker.h"
@@ -95,7 +96,8 @@ static void *wdt_worker_main(void *varg)
     return NULL;
 }
 
-int wdt_worker_start(struct vmwdt *dev)
+/* Creates the worker thread; rt.lock held. 0 or pthread_create's errno. */
+static int wdt_worker_spawn(struct vmwdt *dev)
 {
     struct wdt_runtime *rt = &dev->rt;
     sigset_t all, old;
@@ -104,17 +106,74 @@ int wdt_worker_start(struct vmwdt *dev)
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int rc = pthread_create(&rt->worker, NULL, wdt_worker_main, dev);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+void wdt_worker_try_start(struct vmwdt *dev, bool arming, struct wdt_start_note *note)
+{
+    struct wdt_runtime *rt = &dev->rt;
+    if (rt->external || rt->worker_started || rt->closing)
+        return;
+    int64_t now = wdt_mono_ns();
+    if (!arming && rt->start_fails != 0 && now < rt->retry_at)
+        return;
+    int rc = wdt_worker_spawn(dev);
     if (rc != 0) {
-        wdt_logf(&dev->logger, LOG_ERR, "vmwdt_create: cannot start the worker thread: "
-                 "pthread_create failed: %s", strerror(rc));
-        return -rc;
+        if (rt->start_fails == 0) {
+            note->err = rc;
+            rt->outage_began = now;
+            rt->retry_gap = WDT_RETRY_MIN_NS;
+        } else if (rt->retry_gap < WDT_RETRY_MAX_NS / 2) {
+            rt->retry_gap *= 2;
+        } else {
+            rt->retry_gap = WDT_RETRY_MAX_NS;
+        }
+        if (rt->start_fails != UINT64_MAX)
+            rt->start_fails++;
+        rt->retry_at = now + rt->retry_gap;
+        return;
     }
-    /* Once create returns the worker waits for its first check, under its name. */
+    rt->worker_started = true;
+    atomic_store(&rt->worker_running, true);
+    if (rt->start_fails != 0) {
+        note->fails = rt->start_fails;
+        note->outage_ns = now - rt->outage_began;
+        rt->start_fails = 0;
+    }
+}
+
+void wdt_worker_log(struct vmwdt *dev, const struct wdt_start_note *note)
+{
+    if (note->err != 0)
+        wdt_logf(&dev->logger, LOG_ERR, "cannot start the worker thread: pthread_create "
+                 "failed: %s: the device is not watching until a thread can start (retried at "
+                 "the next arming and from later calls)", strerror(note->err));
+    if (note->fails != 0)
+        wdt_logf(&dev->logger, LOG_NOTICE, "worker thread started after %llu failed attempts "
+                 "over %lld ms: the device is watching again, expiries missed meanwhile fire now",
+                 (unsigned long long)note->fails, (long long)(note->outage_ns / 1000000));
+}
+
+void wdt_worker_start(struct vmwdt *dev)
+{
+    struct wdt_runtime *rt = &dev->rt;
+    struct wdt_start_note note = {0};
     pthread_mutex_lock(&rt->lock);
-    while (!rt->worker_ready)
+    wdt_worker_try_start(dev, true, &note);
+    /* Once create returns a worker that started waits for its first check, under its name. */
+    while (rt->worker_started && !rt->worker_ready)
         pthread_cond_wait(&rt->wake, &rt->lock);
     pthread_mutex_unlock(&rt->lock);
-    return 0;
+    wdt_worker_log(dev, &note);
+}
+
+void wdt_worker_retry(struct vmwdt *dev, bool arming)
+{
+    struct wdt_start_note note = {0};
+    pthread_mutex_lock(&dev->rt.lock);
+    wdt_worker_try_start(dev, arming, &note);
+    pthread_mutex_unlock(&dev->rt.lock);
+    wdt_worker_log(dev, &note);
 }
 
 void wdt_worker_kick(struct vmwdt *dev, int64_t deadline)
@@ -128,8 +187,12 @@ void wdt_worker_join(struct vmwdt *dev)
 {
     struct wdt_runtime *rt = &dev->rt;
     pthread_mutex_lock(&rt->lock);
+    /* rt.closing is set: no start can come after this look. */
+    bool started = rt->worker_started;
     pthread_cond_signal(&rt->wake);
     pthread_mutex_unlock(&rt->lock);
+    if (!started)
+        return;
     /* vmwdt_destroy from a callback breaks the contract; the worker is then left to end on
      * its own rather than join itself. */
     if (pthread_equal(rt->worker, pthread_self()))

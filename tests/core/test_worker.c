@@ -1,8 +1,9 @@
 /*
  * The worker thread of THREAD timers as the host process sees it: one thread per device, named
- * "vmwdt-worker" (what ps, top and gdb show), alive from vmwdt_create to vmwdt_destroy, the
- * same thread before and after sleep, wake and a restore made from inside its own callback, and
- * holding no descriptor. EXTERNAL timers have none.
+ * "vmwdt-worker" (what ps, top and gdb show), alive from vmwdt_create (or, when it cannot start
+ * there, from the call that retries it: core_recovery) to vmwdt_destroy, the same thread before
+ * and after sleep, wake and a restore made from inside its own callback, and holding no
+ * descriptor. EXTERNAL timers have none.
  */
 #define _GNU_SOURCE
 #include <check.h>

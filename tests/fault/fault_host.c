@@ -15,6 +15,7 @@
 /* The host: virtual time for EXTERNAL devices, counted events and log lines. */
 int64_t vnow = 1000 * MS;
 atomic_int irqs[CPUS], resets[CPUS], logs;
+atomic_int worker_logs;
 int failures;
 long faults_survived;
 
@@ -47,8 +48,9 @@ void log_line(void *o, int level, const char *msg)
 {
     (void)o;
     (void)level;
-    (void)msg;
     atomic_fetch_add(&logs, 1);
+    if (strstr(msg, "worker thread") != NULL)
+        atomic_fetch_add(&worker_logs, 1);
 }
 
 vmwdt *create(uint32_t clock, uint32_t timers, bool virtual_time, int *rc_out)

@@ -31,6 +31,7 @@ extern long faults_survived;
 
 extern int64_t vnow; /* the virtual host and guest time of devices made with virtual_time */
 extern atomic_int irqs[CPUS], resets[CPUS], logs;
+extern atomic_int worker_logs; /* log lines about the worker thread's start */
 
 /* The host callbacks: count interrupts, resets and log lines. */
 void raise_irq(void *o, uint32_t cpu);

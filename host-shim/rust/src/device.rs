@@ -299,8 +299,8 @@ impl Vmwdt {
     /// # Errors
     /// [`Error::Call`](crate::Error::Call) from `vmwdt_create`: -EINVAL for `cpu_count`
     /// outside 1..=4096 or [`Clock::Host`](crate::Clock::Host) without a `guest_time_ns`
-    /// closure; -ENOMEM; -EAGAIN when the worker thread of
-    /// [`Timers::Thread`](crate::Timers::Thread) cannot start.
+    /// closure; -ENOMEM. A worker thread of [`Timers::Thread`](crate::Timers::Thread) that
+    /// cannot start is no error: it is logged and retried by later calls on the device.
     pub fn new(plugin: &Arc<Plugin>, config: Config, callbacks: Callbacks) -> Result<Vmwdt> {
         let slots = config.cpu_count.min(crate::MAX_CPUS) as usize;
         let host = NonNull::from(Box::leak(Box::new(HostState {
