@@ -62,8 +62,8 @@ set(CPACK_COMPONENTS_ALL lib dev tools)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${VMWDT_MAINTAINER}")
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
-# dpkg-shlibdeps turns the libraries each binary links into dependencies (libc6, libjansson4,
-# libffi8); the library's own package gets a shlibs file, so packages built against it depend
+# dpkg-shlibdeps turns the libraries each binary links into dependencies (libc6 for the
+# library, whose jansson is a private copy; libjansson4 and libffi8 for the tools); the library's own package gets a shlibs file, so packages built against it depend
 # on it in turn.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)

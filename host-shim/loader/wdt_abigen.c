@@ -98,7 +98,7 @@ static const char *ffi_type_of(const char *t)
 static void prototype(char *buf, size_t len, json_t *fn, const char *name, bool named_params)
 {
     char what[MAX_NAME + 16];
-    snprintf(what, sizeof what, "function %s", name);
+    snprintf(what, sizeof what, "function %s", name ? name : "pointer");
     const char *ret = ctype(json_object_get(fn, "returns"), what);
     json_t *params = json_object_get(fn, "params");
     size_t off = (size_t)snprintf(buf, len, "%s %s%s%s(", ret, name ? "" : "(*",

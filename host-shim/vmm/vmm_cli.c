@@ -326,7 +326,7 @@ int vmm_cli_parse(int argc, char **argv, struct vmm_options *o)
             rc = parse_checkpoint_at(o, "--migrate-at", optarg, VMM_ACT_MIGRATE);
             break;
         case O_MIGRATE_FD: {
-            uint32_t fd;
+            uint32_t fd = 0;
             if (!parse_u32(optarg, 3, 1 << 20, &fd))
                 rc = bad_arg("--migrate-fd %s: expected a file descriptor", optarg);
             o->migrate_fd = (int)fd;

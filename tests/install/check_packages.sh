@@ -33,7 +33,11 @@ expect_dep() {
   depends "$1" | tr ',' '\n' | grep -Eq "^ *$2( |\$)" || fail "$1 does not depend on $2: $(depends "$1")"
 }
 expect_dep libvmwdt1 libc6
-expect_dep libvmwdt1 libjansson4
+# The library links its own private jansson (see README, Reliability): it must not pull in the
+# shared one, whose allocation-failure defect the private copy exists to avoid.
+if depends libvmwdt1 | tr ',' '\n' | grep -Eq "^ *libjansson"; then
+  fail "libvmwdt1 depends on the shared jansson: $(depends libvmwdt1)"
+fi
 expect_dep libvmwdt-dev "libvmwdt1 \(= $version\)"
 expect_dep vmwdt-tools "libvmwdt1 \(>= $version\)"
 expect_dep vmwdt-tools libffi8
