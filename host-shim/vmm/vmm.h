@@ -45,6 +45,7 @@ struct vmm_vcpu_stats {
     int64_t thread_cpu_ns;
     long long utime_ticks, stime_ticks, guest_ticks; /* /proc/<pid>/task/<tid>/stat */
     bool valid;
+    uint64_t emulated_int3, emulated_ud2; /* instructions the VMM did for KVM's emulator */
 };
 
 /* One vCPU and its host thread. Fields marked (lock) are guarded by vm->lock. */

@@ -40,11 +40,17 @@
  * every CPU's backtrace as well, so even a kernel without CONFIG_DEBUG_BUGVERBOSE (whose
  * panic() prints no backtrace of its own) shows the stuck CPU's. panic=0: the guest
  * stays stopped, so the watchdog's second window resets it. nokaslr: the System.map addresses
- * hold. noxsave: the kernel saves FPU state with FXSAVE, since some KVM implementations
- * emulate the guest kernel's instructions and cannot emulate XRSTOR.
+ * hold. Some KVM implementations (PVM with a guest kernel not built for it) run the guest
+ * kernel through KVM's instruction emulator and take the guest's CPUID from the host, whatever
+ * KVM_SET_CPUID2 said: clearcpuid= makes the kernel pick code without the instructions that
+ * emulator lacks (POPCNT in hweight, RDTSCP in rdtsc_ordered, XRSTOR, FSGSBASE in the context
+ * switch, INVPCID, STAC/CLAC, RDPID, RDRAND, RDSEED); noxsave as well, so the FPU state is
+ * saved with FXSAVE.
  */
 #define DEFAULT_CMDLINE "console=ttyS0 noapic unknown_nmi_panic panic_print=0x40 " \
-                        "nmi_watchdog=0 nokaslr tsc=reliable no_timer_check panic=0 noxsave"
+                        "nmi_watchdog=0 nokaslr tsc=reliable no_timer_check panic=0 noxsave " \
+                        "clearcpuid=popcnt,rdtscp,fsgsbase,invpcid,pcid,smap,rdpid,rdrand," \
+                        "rdseed,xsave,xsaveopt,xsavec,xsaves"
 
 struct linux_guest {
     struct vmm *vm;
