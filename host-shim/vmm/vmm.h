@@ -92,6 +92,12 @@ struct vmm {
     int reset_cpu;       /* (lock) the vCPU whose stall asked for a reset, or -1 */
     int failed;          /* (lock) a vCPU thread hit an error the run cannot go on with */
     int stop_signal;     /* (lock) SIGINT or SIGTERM asked to end the run early, or 0 */
+    /*
+     * (lock) Where the times of --seconds, --hang, --pause and --offline count from, since the
+     * start of the run: 0, or for a Linux guest the time of its init's ready line (-1 until
+     * then), since its boot may take longer than the scenario on a KVM that emulates it.
+     */
+    int64_t origin_ns;
     bool signals_done;   /* (lock) the VMM is ending: a signal taken now is not a stop request */
 
     struct vmwdt_plugin *plugin;

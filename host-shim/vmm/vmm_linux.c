@@ -64,10 +64,25 @@ static struct linux_guest *guest_of(const struct vmm *vm)
     return vm->guest_data;
 }
 
+/*
+ * Prints a console line. The init's first ready line starts the scenario: from then on the
+ * times of --seconds, --hang, --offline and --pause count (the init counts its own from there
+ * too), whatever the boot took.
+ */
 static void console_line(void *opaque, const char *text)
 {
-    (void)opaque;
+    struct vmm *vm = opaque;
     vmm_print(stdout, "guest", "%s", text);
+    if (strncmp(text, VMM_LINUX_READY, strlen(VMM_LINUX_READY)) != 0)
+        return;
+    pthread_mutex_lock(&vm->lock);
+    if (vm->origin_ns < 0) {
+        vm->origin_ns = vmm_elapsed_ns();
+        vmm_note("guest ready after %.3f s: the scenario's times count from here",
+                 (double)vm->origin_ns / VMM_NS_PER_S);
+        pthread_cond_broadcast(&vm->cond);
+    }
+    pthread_mutex_unlock(&vm->lock);
 }
 
 static void console_irq(void *opaque, bool level)
