@@ -275,6 +275,14 @@ case_synthetic() {
     sed 's/^/stderr: /' "$work/err"
     expect_status 36
     guest_line "synthetic: up" || fail "no console line from the guest"
+    guest_line "synthetic: #BP after the INT3" || fail "the guest's INT3 did not reach its #BP handler with the RIP after it"
+    guest_line "synthetic: #UD at the UD2" || fail "the guest's UD2 did not reach its #UD handler with its RIP"
+    # Where KVM emulates the guest's kernel (PVM), its emulator gives the INT3 up and the VMM
+    # raises the #BP (on hardware KVM the CPU executes it and the VMM sees nothing).
+    if [ -d /sys/module/kvm_pvm ]; then
+        grep -q "vCPU 0: exceptions raised for KVM's emulator: INT3 1," "$work/out" ||
+            fail "the VMM did not raise the #BP of the INT3 that KVM's emulator gave up"
+    fi
     guest_line "synthetic: CPU 1 up" || fail "CPU 1 did not start (INIT, SIPI)"
     local on irq where nmi reset stuck
     stuck=$(awk '$3 == "stuck_here" { sub(/^0*/, "", $1); print "0x" $1 }' "$map")
