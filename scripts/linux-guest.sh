@@ -11,7 +11,9 @@
 # into place only when it succeeded, so an interrupted build leaves no cache.
 #
 # Progress goes to stderr; stdout holds exactly two lines at the end:
-#   KERNEL=<path of bzImage>      (System.map lies beside it)
+#   KERNEL=<path of bzImage>      (System.map lies beside it, and vmlinux, the
+#                                  uncompressed ELF kernel, which vmwdt-vmm boots
+#                                  without running the decompressor)
 #   INITRD=<path of initramfs.cpio.gz>
 set -euo pipefail
 
@@ -71,7 +73,7 @@ report() {
 	echo "INITRD=$initrd"
 }
 
-if [ -f "$kernel" ] && [ -f "$initrd" ]; then
+if [ -f "$kernel" ] && [ -f "$final/vmlinux" ] && [ -f "$initrd" ]; then
 	log "cached: linux $src_version, guest $key"
 	report
 	exit 0
@@ -85,7 +87,7 @@ if ! flock -n 9; then
 	log "another build is running; waiting for it"
 	flock 9
 fi
-if [ -f "$kernel" ] && [ -f "$initrd" ]; then
+if [ -f "$kernel" ] && [ -f "$final/vmlinux" ] && [ -f "$initrd" ]; then
 	log "cached: linux $src_version, guest $key"
 	report
 	exit 0
@@ -197,7 +199,7 @@ out="$work/out"
 mkdir "$out"
 "$work/gen_init_cpio" -t 0 "$list" | gzip -9 -n >"$out/initramfs.cpio.gz"
 
-cp "$src/arch/x86/boot/bzImage" "$src/System.map" "$src/.config" "$out/"
+cp "$src/arch/x86/boot/bzImage" "$src/vmlinux" "$src/System.map" "$src/.config" "$out/"
 mv "$out/.config" "$out/config"
 cp "$work/build.log" "$work/config.log" "$out/"
 rm -rf "$final"

@@ -42,7 +42,7 @@ if ! "$probe"; then
 fi
 
 if [ -d /sys/module/kvm_pvm ]; then
-  echo "== this KVM is PVM (kvm_pvm): it cannot run an unmodified Linux guest"
+  echo "== this KVM is PVM (kvm_pvm): an unmodified Linux guest boots there but its user space cannot make system calls"
   echo "== running the built-in real-mode guest instead: 4 vCPUs, vCPU 2 hangs with interrupts off at 3 s"
   set +e
   "$vmm" --cpus 4 --seconds 30 --freq 10 --timeout 4 --hang 2@3:irqs-off

@@ -52,6 +52,7 @@ struct vmm_vcpu_stats {
     int64_t thread_cpu_ns;
     long long utime_ticks, stime_ticks, guest_ticks; /* /proc/<pid>/task/<tid>/stat */
     bool valid;
+    uint64_t emulated_int3, emulated_ud2; /* instructions the VMM did for KVM's emulator */
 };
 
 /* One vCPU and its host thread. Fields marked (lock) are guarded by vm->lock. */
@@ -98,6 +99,12 @@ struct vmm {
     int reset_cpu;       /* (lock) the vCPU whose stall asked for a reset, or -1 */
     int failed;          /* (lock) a vCPU thread hit an error the run cannot go on with */
     int stop_signal;     /* (lock) SIGINT or SIGTERM asked to end the run early, or 0 */
+    /*
+     * (lock) Where the times of --seconds, --hang, --pause and --offline count from, since the
+     * start of the run: 0, or for a Linux guest the time of its init's ready line (-1 until
+     * then), since its boot may take longer than the scenario on a KVM that emulates it.
+     */
+    int64_t origin_ns;
     bool signals_done;   /* (lock) the VMM is ending: a signal taken now is not a stop request */
 
     struct vmwdt_plugin *plugin;

@@ -40,11 +40,17 @@
  * every CPU's backtrace as well, so even a kernel without CONFIG_DEBUG_BUGVERBOSE (whose
  * panic() prints no backtrace of its own) shows the stuck CPU's. panic=0: the guest
  * stays stopped, so the watchdog's second window resets it. nokaslr: the System.map addresses
- * hold. noxsave: the kernel saves FPU state with FXSAVE, since some KVM implementations
- * emulate the guest kernel's instructions and cannot emulate XRSTOR.
+ * hold. Some KVM implementations (PVM with a guest kernel not built for it) run the guest
+ * kernel through KVM's instruction emulator and take the guest's CPUID from the host, whatever
+ * KVM_SET_CPUID2 said: clearcpuid= makes the kernel pick code without the instructions that
+ * emulator lacks (POPCNT in hweight, RDTSCP in rdtsc_ordered, XRSTOR, FSGSBASE in the context
+ * switch, INVPCID, STAC/CLAC, RDPID, RDRAND, RDSEED); noxsave as well, so the FPU state is
+ * saved with FXSAVE.
  */
 #define DEFAULT_CMDLINE "console=ttyS0 noapic unknown_nmi_panic panic_print=0x40 " \
-                        "nmi_watchdog=0 nokaslr tsc=reliable no_timer_check panic=0 noxsave"
+                        "nmi_watchdog=0 nokaslr tsc=reliable no_timer_check panic=0 noxsave " \
+                        "clearcpuid=popcnt,rdtscp,fsgsbase,invpcid,pcid,smap,rdpid,rdrand," \
+                        "rdseed,xsave,xsaveopt,xsavec,xsaves"
 
 struct linux_guest {
     struct vmm *vm;
@@ -58,10 +64,25 @@ static struct linux_guest *guest_of(const struct vmm *vm)
     return vm->guest_data;
 }
 
+/*
+ * Prints a console line. The init's first ready line starts the scenario: from then on the
+ * times of --seconds, --hang, --offline and --pause count (the init counts its own from there
+ * too), whatever the boot took.
+ */
 static void console_line(void *opaque, const char *text)
 {
-    (void)opaque;
+    struct vmm *vm = opaque;
     vmm_print(stdout, "guest", "%s", text);
+    if (strncmp(text, VMM_LINUX_READY, strlen(VMM_LINUX_READY)) != 0)
+        return;
+    pthread_mutex_lock(&vm->lock);
+    if (vm->origin_ns < 0) {
+        vm->origin_ns = vmm_elapsed_ns();
+        vmm_note("guest ready after %.3f s: the scenario's times count from here",
+                 (double)vm->origin_ns / VMM_NS_PER_S);
+        pthread_cond_broadcast(&vm->cond);
+    }
+    pthread_mutex_unlock(&vm->lock);
 }
 
 static void console_irq(void *opaque, bool level)

@@ -10,9 +10,16 @@
 
 #include "vmm.h"
 
-#define VMM_LINUX_RAM_SIZE (256ULL << 20)
+/*
+ * 64 MiB hold the small guest kernel and its initramfs many times over, and a kernel's boot
+ * work grows with its RAM (struct pages, the free lists), which counts where KVM emulates the
+ * guest kernel (PVM).
+ */
+#define VMM_LINUX_RAM_SIZE (64ULL << 20)
 #define VMM_LINUX_WDT_BASE 0xfe000000ULL /* outside RAM, below the LAPIC and IOAPIC pages */
 #define VMM_LINUX_WDT_SIZE 0x1000ULL
+/* The start of the line by which the guest's init says it is up (host-shim/vmm/guest/init). */
+#define VMM_LINUX_READY "vmwdt-guest: ready"
 
 /* The VM's devices and memory for this guest, before the vCPUs exist. 0 or -1. */
 int vmm_linux_create(struct vmm *vm, char *err, size_t errlen);

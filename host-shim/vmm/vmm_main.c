@@ -28,6 +28,9 @@
 
 /* ---- the timeline of host actions ---- */
 
+/* How long a Linux guest may boot before its ready line; KVMs that emulate it take minutes. */
+#define VMM_BOOT_LIMIT_NS (600 * VMM_NS_PER_S)
+
 static void apply_action(struct vmm *vm, const struct vmm_action *a)
 {
     struct vmm_vcpu *v = &vm->vcpus[a->cpu];
@@ -87,22 +90,36 @@ static void run_timeline(struct vmm *vm)
     pthread_mutex_lock(&vm->lock);
     while (vm->reset_cpu < 0 && !vm->failed && !vm->stop_signal && !vm->handed_off) {
         int64_t now = vmm_elapsed_ns();
-        if (next < vm->opt.action_count && vm->opt.actions[next].at_ns <= now) {
-            const struct vmm_action *a = &vm->opt.actions[next++];
-            if (a->kind == VMM_ACT_SAVE || a->kind == VMM_ACT_MIGRATE) {
-                pthread_mutex_unlock(&vm->lock);
-                apply_checkpoint(vm, a);
-                pthread_mutex_lock(&vm->lock);
-            } else {
-                apply_action(vm, a);
+        int64_t until;
+        if (vm->origin_ns < 0) {
+            /* A Linux guest still boots: nothing is due before its ready line. */
+            if (now >= VMM_BOOT_LIMIT_NS) {
+                fprintf(stderr, "vmwdt-vmm: the guest printed no ready line within %d s\n",
+                        (int)(VMM_BOOT_LIMIT_NS / VMM_NS_PER_S));
+                vm->failed = 1;
+                break;
             }
-            continue;
+            until = VMM_BOOT_LIMIT_NS;
+        } else {
+            now -= vm->origin_ns;
+            if (next < vm->opt.action_count && vm->opt.actions[next].at_ns <= now) {
+                const struct vmm_action *a = &vm->opt.actions[next++];
+                if (a->kind == VMM_ACT_SAVE || a->kind == VMM_ACT_MIGRATE) {
+                    pthread_mutex_unlock(&vm->lock);
+                    apply_checkpoint(vm, a);
+                    pthread_mutex_lock(&vm->lock);
+                } else {
+                    apply_action(vm, a);
+                }
+                continue;
+            }
+            if (now >= vm->opt.run_ns)
+                break;
+            until = vm->opt.run_ns;
+            if (next < vm->opt.action_count && vm->opt.actions[next].at_ns < until)
+                until = vm->opt.actions[next].at_ns;
+            until += vm->origin_ns;
         }
-        if (now >= vm->opt.run_ns)
-            break;
-        int64_t until = vm->opt.run_ns;
-        if (next < vm->opt.action_count && vm->opt.actions[next].at_ns < until)
-            until = vm->opt.actions[next].at_ns;
         struct timespec ts;
         int64_t abs = vmm_output_start() + until;
         ts.tv_sec = (time_t)(abs / VMM_NS_PER_S);
@@ -281,6 +298,7 @@ static int run_vm(struct vmm *vm)
         vmm_note("Linux %s, command line: %s", vm->opt.kernel, vmm_linux_cmdline(vm));
     /* A Linux guest halts inside KVM_RUN: its trace clocks are sampled (vmm_runclock.h). */
     vm->clock_sampled = vm->opt.kernel && vm->trace && vm->opt.clock != VMWDT_CLOCK_MONOTONIC;
+    vm->origin_ns = vm->opt.kernel ? -1 : 0;
     struct vmm_runclock *clocks = NULL;
     if (restoring || vmm_vcpu_start_all(vm) == 0) {
         clocks = vm->clock_sampled ? vmm_runclock_start(vm) : NULL;

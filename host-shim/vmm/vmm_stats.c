@@ -59,5 +59,9 @@ void vmm_stats_print(const struct vmm *vm)
                   (double)v->stats.thread_cpu_ns / VMM_NS_PER_S,
                   (double)v->stats.utime_ticks / hz, (double)v->stats.stime_ticks / hz,
                   (double)v->stats.guest_ticks / hz);
+        if (v->stats.emulated_int3 || v->stats.emulated_ud2)
+            vmm_print(stdout, "stats", "vCPU %u: exceptions raised for KVM's emulator: INT3 %llu, "
+                      "UD2 %llu", i, (unsigned long long)v->stats.emulated_int3,
+                      (unsigned long long)v->stats.emulated_ud2);
     }
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vmm_emulate.h"
 #include "vmm_output.h"
 #include "vmm_stats.h"
 #include "vmm_trace.h"
@@ -212,7 +213,7 @@ static void handle_pio(struct vmm_vcpu *v)
 static bool vcpu_exit(struct vmm_vcpu *v)
 {
     struct kvm_run *run = v->run;
-    char what[160];
+    char what[256];
     switch (run->exit_reason) {
     case KVM_EXIT_MMIO:
         handle_mmio(v);
@@ -235,22 +236,11 @@ static bool vcpu_exit(struct vmm_vcpu *v)
                  (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
         vmm_vcpu_fail(v, what);
         return false;
-    case KVM_EXIT_INTERNAL_ERROR: {
-        /* The data words name what KVM could not do, e.g. the instruction it could not emulate. */
-        int n = snprintf(what, sizeof(what), "KVM internal error (suberror %u",
-                         run->internal.suberror);
-        for (uint32_t i = 0; i < run->internal.ndata && i < 4 && n < (int)sizeof(what); i++)
-            n += snprintf(what + n, sizeof(what) - (size_t)n, "%s0x%llx", i ? " " : ", data ",
-                          (unsigned long long)run->internal.data[i]);
-        struct kvm_regs regs;
-        if (n < (int)sizeof(what) && ioctl(v->fd, KVM_GET_REGS, &regs) == 0)
-            n += snprintf(what + n, sizeof(what) - (size_t)n, ") at RIP 0x%llx",
-                          (unsigned long long)regs.rip);
-        else if (n < (int)sizeof(what))
-            snprintf(what + n, sizeof(what) - (size_t)n, ")");
+    case KVM_EXIT_INTERNAL_ERROR:
+        if (vmm_emulate_failure(v, what, sizeof(what)) == 1)
+            return true;
         vmm_vcpu_fail(v, what);
         return false;
-    }
     default:
         snprintf(what, sizeof(what), "unexpected KVM exit reason %u", run->exit_reason);
         vmm_vcpu_fail(v, what);
