@@ -18,28 +18,13 @@ plugin=$4
 sections=$5
 replay=${6:-}
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-fail() {
-    echo "FAIL ($case_name): $*"
-    exit 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/vmm_test_lib.sh"
 
 # run_vmm OUT ARGS...: runs the VMM into $work/OUT(.err), shows it, leaves the status in $status.
 run_vmm() {
     local out=$1
     shift
-    "$vmm" --plugin "$plugin" "$@" >"$work/$out" 2>"$work/$out.err"
-    status=$?
-    echo "--- vmwdt-vmm $* (exit $status)"
-    cat "$work/$out"
-    sed 's/^/stderr: /' "$work/$out.err"
-}
-
-# events OUT WHAT: "time cpu" for each event line "[ time] vCPU cpu: WHAT".
-events() {
-    sed -n "s/^\[ *\([0-9.]*\)\] vCPU \([0-9]*\): $2\$/\1 \2/p" "$work/$1"
+    run_vmm_to "$out" "$out.err" "$@"
 }
 
 # note_time OUT REGEX: the time of the first "vmm:" line matching REGEX.
@@ -56,30 +41,7 @@ check() {
     awk "${args[@]}" "BEGIN { exit !($expr) }"
 }
 
-expect_status() {
-    [ "$status" -eq "$1" ] || fail "exit status $status, expected $1"
-}
-
-# expect_one OUT WHAT CPU: exactly one WHAT event, on CPU; prints its time.
-expect_one() {
-    local lines
-    lines=$(events "$1" "$2")
-    if [ -z "$lines" ] || [ "$(printf '%s\n' "$lines" | wc -l)" -ne 1 ]; then
-        echo "expected one '$2' event, got: $(printf '%s' "$lines" | tr '\n' ';')"
-        return 1
-    elif [ "${lines#* }" != "$3" ]; then
-        echo "'$2' on vCPU ${lines#* }, expected vCPU $3"
-        return 1
-    fi
-    printf '%s\n' "${lines%% *}"
-}
-
-expect_no_event() {
-    local what
-    for what in "stall interrupt" "reset requested" "guest reported: .*"; do
-        [ -z "$(events "$1" "$what")" ] || fail "unexpected event: $what"
-    done
-}
+expect_no_event() { expect_no_event_in "$1" "guest reported: .*"; }
 
 # cpu_time OUT CPU N / denied OUT CPU N: the Nth "stats:" line of CPU (1 first, $ last): its
 # thread CPU time, or its time in KVM_RUN less that (never negative).
@@ -99,8 +61,8 @@ denied() { stats_field "$@" | awk '{ d = $1 - $2; print (d < 0 ? 0 : d) }'; }
 check_stall() {
     local out=$1 t0=$2 budget=$3 irq reset slack
     expect_status 36
-    irq=$(expect_one "$out" "stall interrupt" 1) || fail "$irq"
-    reset=$(expect_one "$out" "reset requested" 1) || fail "$reset"
+    irq=$(expect_one_in "$out" "stall interrupt" 1) || fail "$irq"
+    reset=$(expect_one_in "$out" "reset requested" 1) || fail "$reset"
     slack=$(denied "$out" 1 '$')
     echo "move at $t0 s, budget left $budget s, interrupt at $irq s, reset at $reset s," \
         "destination slack $slack s"
@@ -196,8 +158,8 @@ case_twice() {
         "$work/out" | tr '\n' ' ')
     [ "$(echo "$pids" | wc -w)" -eq 4 ] || fail "expected two migrations, got: $pids"
     local irq reset slack
-    irq=$(expect_one out "stall interrupt" 1) || fail "$irq"
-    reset=$(expect_one out "reset requested" 1) || fail "$reset"
+    irq=$(expect_one_in out "stall interrupt" 1) || fail "$irq"
+    reset=$(expect_one_in out "reset requested" 1) || fail "$reset"
     slack=$(denied out 1 '$')
     echo "interrupt at $irq s, reset at $reset s, slack $slack s"
     check 'i >= 6 + 2 - 0.15 && i <= 6 + 2 + 0.15 + s' i="$irq" s="$slack" ||
@@ -282,7 +244,7 @@ case_record_replay() {
     for kind in irq reset; do
         what="stall interrupt"
         [ "$kind" = reset ] && what="reset requested"
-        real=$(events out "$what")
+        real=$(events_in out "$what")
         replayed=$(sed -n "s/^{\"t\": \([0-9]*\), \"event\": \"$kind\", \"cpu\": \([0-9]*\)}\$/\1 \2/p" \
             "$work/replay" | awk '{ printf "%.3f %s\n", $1 / 1e9, $2 }')
         [ "$(printf '%s\n' "$replayed" | wc -l)" -eq 1 ] && [ -n "$replayed" ] ||

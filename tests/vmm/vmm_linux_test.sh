@@ -27,13 +27,7 @@ if [ "$case_name" != synthetic ] && [ -n "$kernel" ] && [ -r "$(dirname "$kernel
     kernel=$(dirname "$kernel")/vmlinux
 fi
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-fail() {
-    echo "FAIL ($case_name): $*"
-    exit 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/vmm_test_lib.sh"
 
 skip() {
     echo "SKIP ($case_name): $*"
@@ -41,18 +35,10 @@ skip() {
 }
 
 # run_vmm ARGS...: runs the VMM with the guest, shows its output, leaves the status in $status.
-run_vmm() {
-    "$vmm" --plugin "$plugin" --kernel "$kernel" --initrd "$initrd" "$@" >"$work/out" 2>"$work/err"
-    status=$?
-    echo "--- vmwdt-vmm --kernel $kernel --initrd $initrd $* (exit $status)"
-    cat "$work/out"
-    sed 's/^/stderr: /' "$work/err"
-}
+run_vmm() { run_vmm_to out err --kernel "$kernel" --initrd "$initrd" "$@"; }
 
 # events WHAT: "time cpu" for each printed line "[ time] vCPU cpu: WHAT".
-events() {
-    sed -n "s/^\[ *\([0-9.]*\)\] vCPU \([0-9]*\): $1\$/\1 \2/p" "$work/out"
-}
+events() { events_in out "$1"; }
 
 # since_ready TIME: TIME (seconds since the start of the run) counted from the guest's ready
 # line instead, as the scenario's times are.
@@ -73,39 +59,16 @@ le() {
     awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'
 }
 
-expect_status() {
-    [ "$status" -eq "$1" ] || fail "exit status $status, expected $1"
-}
-
 # The guest came up: every CPU online and the upstream driver bound to the device tree node.
 expect_ready() {
     guest_line "vmwdt-guest: ready, $1 CPUs online" || fail "no 'ready, $1 CPUs online' line"
     guest_line "vmwdt-guest: vcpu_stall_detector bound" || fail "the driver did not bind"
 }
 
-expect_no_event() {
-    local what
-    for what in "stall interrupt" "reset requested" "stalled at .*"; do
-        [ -z "$(events "$what")" ] || fail "unexpected event: $what"
-    done
-}
+expect_no_event() { expect_no_event_in out "stalled at .*"; }
 
 # expect_one WHAT CPU: exactly one WHAT event, on CPU; prints its time, or why not and fails.
-expect_one() {
-    local lines
-    lines=$(events "$1")
-    if [ -z "$lines" ]; then
-        echo "no '$1' event"
-    elif [ "$(printf '%s\n' "$lines" | wc -l)" -ne 1 ]; then
-        echo "more than one '$1' event: $(printf '%s' "$lines" | tr '\n' ';')"
-    elif [ "${lines#* }" != "$2" ]; then
-        echo "'$1' on vCPU ${lines#* }, expected vCPU $2"
-    else
-        printf '%s\n' "${lines%% *}"
-        return 0
-    fi
-    return 1
-}
+expect_one() { expect_one_in out "$@"; }
 
 # The arguments are checked before KVM is touched: this case needs neither KVM nor a kernel.
 case_usage() {

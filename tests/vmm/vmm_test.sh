@@ -16,59 +16,22 @@ probe=$3
 plugin=$4
 replay=${5:-}
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-fail() {
-    echo "FAIL ($case_name): $*"
-    exit 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/vmm_test_lib.sh"
 
 # run_vmm ARGS...: runs the VMM, shows its output, leaves the status in $status.
-run_vmm() {
-    "$vmm" --plugin "$plugin" "$@" >"$work/out" 2>"$work/err"
-    status=$?
-    echo "--- vmwdt-vmm $* (exit $status)"
-    cat "$work/out"
-    sed 's/^/stderr: /' "$work/err"
-}
+run_vmm() { run_vmm_to out err "$@"; }
 
 # events WHAT: "time cpu" for each printed event line "[ time] vCPU cpu: WHAT".
-events() {
-    sed -n "s/^\[ *\([0-9.]*\)\] vCPU \([0-9]*\): $1\$/\1 \2/p" "$work/out"
-}
+events() { events_in out "$1"; }
+
+# expect_one WHAT CPU: exactly one WHAT event, on CPU; prints its time, or why not and fails.
+expect_one() { expect_one_in out "$@"; }
+
+expect_no_event() { expect_no_event_in out "guest reported: .*"; }
 
 # at_least A B: whether A >= B (decimal numbers).
 at_least() {
     awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'
-}
-
-expect_status() {
-    [ "$status" -eq "$1" ] || fail "exit status $status, expected $1"
-}
-
-expect_no_event() {
-    local what
-    for what in "stall interrupt" "reset requested" "guest reported: .*"; do
-        [ -z "$(events "$what")" ] || fail "unexpected event: $what"
-    done
-}
-
-# expect_one WHAT CPU: exactly one WHAT event, on CPU; prints its time, or why not and fails.
-expect_one() {
-    local lines
-    lines=$(events "$1")
-    if [ -z "$lines" ]; then
-        echo "no '$1' event"
-    elif [ "$(printf '%s\n' "$lines" | wc -l)" -ne 1 ]; then
-        echo "more than one '$1' event: $(printf '%s' "$lines" | tr '\n' ';')"
-    elif [ "${lines#* }" != "$2" ]; then
-        echo "'$1' on vCPU ${lines#* }, expected vCPU $2"
-    else
-        printf '%s\n' "${lines%% *}"
-        return 0
-    fi
-    return 1
 }
 
 # The arguments are checked before KVM is touched: this case needs no KVM.
