@@ -18,6 +18,7 @@ plugin=$4
 sections=$5
 replay=${6:-}
 
+# shellcheck source=tests/vmm/vmm_test_lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/vmm_test_lib.sh"
 
 # run_vmm OUT ARGS...: runs the VMM into $work/OUT(.err), shows it, leaves the status in $status.

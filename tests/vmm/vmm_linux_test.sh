@@ -27,6 +27,7 @@ if [ "$case_name" != synthetic ] && [ -n "$kernel" ] && [ -r "$(dirname "$kernel
     kernel=$(dirname "$kernel")/vmlinux
 fi
 
+# shellcheck source=tests/vmm/vmm_test_lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/vmm_test_lib.sh"
 
 skip() {

@@ -16,6 +16,7 @@ probe=$3
 plugin=$4
 replay=${5:-}
 
+# shellcheck source=tests/vmm/vmm_test_lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/vmm_test_lib.sh"
 
 # run_vmm ARGS...: runs the VMM, shows its output, leaves the status in $status.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154
 # Helpers shared by the vmwdt-vmm scenario scripts (vmm_test.sh, vmm_linux_test.sh,
 # migrate_test.sh), sourced by each after it has read its arguments ($case_name, $vmm,
 # $plugin). Sourcing it makes the work directory $work, removed when the script exits.
