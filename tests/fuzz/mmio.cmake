@@ -3,7 +3,8 @@
 # with clang when VMWDT_BUILD_FUZZ is ON.
 set(MMIO_SEEDS ${CMAKE_CURRENT_SOURCE_DIR}/mmio_seeds)
 
-add_executable(fuzz_mmio_replay mmio_replay_main.c fuzz_mmio.c)
+add_executable(fuzz_mmio_replay replay_main.c fuzz_mmio.c)
+target_include_directories(fuzz_mmio_replay PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(fuzz_mmio_replay PRIVATE vmwdt_model)
 add_test(NAME fuzz_mmio_replay COMMAND fuzz_mmio_replay ${MMIO_SEEDS})
 set_tests_properties(fuzz_mmio_replay PROPERTIES TIMEOUT 120)
