@@ -11,15 +11,10 @@
 # run's "stats:" lines report it.
 set -u
 
-case_name=$1
-vmm=$2
-probe=$3
-plugin=$4
-sections=$5
-replay=${6:-}
-
 # shellcheck source=tests/vmm/vmm_test_lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/vmm_test_lib.sh"
+sections=$5
+replay=${6:-}
 
 # run_vmm OUT ARGS...: runs the VMM into $work/OUT(.err), shows it, leaves the status in $status.
 run_vmm() {

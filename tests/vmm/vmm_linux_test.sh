@@ -16,19 +16,14 @@
 # decompressor, which a KVM that emulates the guest kernel (PVM) runs for minutes.
 set -u
 
-case_name=$1
-vmm=$2
-probe=$3
-plugin=$4
+# shellcheck source=tests/vmm/vmm_test_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/vmm_test_lib.sh"
 replay=$5
 kernel=${VMWDT_GUEST_KERNEL:-${6:-}}
 initrd=${VMWDT_GUEST_INITRD:-${7:-}}
 if [ "$case_name" != synthetic ] && [ -n "$kernel" ] && [ -r "$(dirname "$kernel")/vmlinux" ]; then
     kernel=$(dirname "$kernel")/vmlinux
 fi
-
-# shellcheck source=tests/vmm/vmm_test_lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/vmm_test_lib.sh"
 
 skip() {
     echo "SKIP ($case_name): $*"

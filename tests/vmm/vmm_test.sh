@@ -10,14 +10,9 @@
 # generous.
 set -u
 
-case_name=$1
-vmm=$2
-probe=$3
-plugin=$4
-replay=${5:-}
-
 # shellcheck source=tests/vmm/vmm_test_lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/vmm_test_lib.sh"
+replay=${5:-}
 
 # run_vmm ARGS...: runs the VMM, shows its output, leaves the status in $status.
 run_vmm() { run_vmm_to out err "$@"; }

@@ -1,9 +1,15 @@
-# shellcheck shell=bash disable=SC2154
+# shellcheck shell=bash disable=SC2154,SC2034
 # Helpers shared by the vmwdt-vmm scenario scripts (vmm_test.sh, vmm_linux_test.sh,
-# migrate_test.sh), sourced by each after it has read its arguments ($case_name, $vmm,
-# $plugin). Sourcing it makes the work directory $work, removed when the script exits.
-# Each script keeps one copy of these so that a fix to how events are read or checked
+# migrate_test.sh), sourced by each before anything else. It reads the four arguments they all
+# begin with (CASE VMM KVM_PROBE PLUGIN; the script reads the rest) and makes the work
+# directory $work, removed when the script exits.
+# The scripts share one copy of these so that a fix to how events are read or checked
 # reaches every scenario at once.
+
+case_name=$1
+vmm=$2
+probe=$3
+plugin=$4
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
