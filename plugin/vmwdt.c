@@ -188,7 +188,7 @@ VMWDT_EXPORT int vmwdt_set_vcpu_thread(vmwdt *dev, uint32_t cpu, int32_t pid, in
 {
     if (dev == NULL)
         return -EINVAL;
-    wdt_worker_poll(dev);
+    wdt_worker_poll(dev, false);
     if (cpu >= dev->cpu_count || pid <= 0 || tid <= 0)
         return -EINVAL;
     return wdt_clocks_set_thread(&dev->clocks, &dev->slots[cpu].clock, cpu, pid, tid);
@@ -260,8 +260,7 @@ VMWDT_EXPORT int vmwdt_mmio_write(vmwdt *dev, uint64_t offset, const void *data,
     if (counts)
         wdt_rt_queue(dev, cpu, deadline);
     /* A worker that could not start yet is tried again: at once for an enable. */
-    if (!atomic_load_explicit(&dev->rt.worker_running, memory_order_relaxed))
-        wdt_worker_retry(dev, res == WDT_WRITE_ARMED && reg == VMWDT_REG_STATUS);
+    wdt_worker_poll(dev, res == WDT_WRITE_ARMED && reg == VMWDT_REG_STATUS);
     switch (res) {
     case WDT_WRITE_ARMED:
         /* Read first: a store on every pet would bounce the flag's cache line between the
@@ -286,7 +285,7 @@ VMWDT_EXPORT int vmwdt_mmio_write(vmwdt *dev, uint64_t offset, const void *data,
 VMWDT_EXPORT int vmwdt_mmio_read(vmwdt *dev, uint64_t offset, void *data, uint32_t len)
 {
     if (dev != NULL)
-        wdt_worker_poll(dev);
+        wdt_worker_poll(dev, false);
     int rc = wdt_check_access(dev, offset, data, len, "read");
     if (rc != 0) {
         if (data != NULL)
@@ -318,7 +317,7 @@ VMWDT_EXPORT int64_t vmwdt_next_deadline_ns(vmwdt *dev)
 {
     if (dev == NULL)
         return INT64_MAX;
-    wdt_worker_poll(dev);
+    wdt_worker_poll(dev, false);
     if (!dev->rt.external)
         return INT64_MAX;
     return wdt_rt_next_deadline(dev);

@@ -32,7 +32,7 @@ VMWDT_EXPORT int vmwdt_sleep(vmwdt *dev)
 {
     if (dev == NULL)
         return -EINVAL;
-    wdt_worker_poll(dev);
+    wdt_worker_poll(dev, false);
     pthread_mutex_lock(&dev->life_lock);
     if (!dev->rt.asleep)
         wdt_freeze_all(dev);
@@ -44,7 +44,7 @@ VMWDT_EXPORT int vmwdt_wake(vmwdt *dev)
 {
     if (dev == NULL)
         return -EINVAL;
-    wdt_worker_poll(dev);
+    wdt_worker_poll(dev, false);
     pthread_mutex_lock(&dev->life_lock);
     if (dev->rt.asleep) {
         wdt_rt_wake(dev);
@@ -104,7 +104,7 @@ VMWDT_EXPORT int vmwdt_snapshot_json(vmwdt *dev, char **json)
 {
     if (dev == NULL || json == NULL)
         return -EINVAL;
-    wdt_worker_poll(dev);
+    wdt_worker_poll(dev, false);
     struct wdt_snap snap = {.cpu_count = dev->cpu_count};
     snap.vcpus = calloc(dev->cpu_count, sizeof(*snap.vcpus));
     if (snap.vcpus == NULL)
@@ -143,7 +143,7 @@ VMWDT_EXPORT int vmwdt_restore_json(vmwdt *dev, const char *json)
     struct wdt_snap snap;
     if (dev == NULL || json == NULL)
         return -EINVAL;
-    wdt_worker_poll(dev);
+    wdt_worker_poll(dev, false);
     int rc = wdt_snap_decode(json, dev->cpu_count, &snap, wdt_snap_log, &dev->logger);
     if (rc != 0)
         return rc;

@@ -79,7 +79,7 @@ VMWDT_EXPORT int vmwdt_vcpu_stats(vmwdt *dev, uint32_t cpu, struct vmwdt_vcpu_st
     uint32_t size;
     if (dev == NULL || out == NULL)
         return -EINVAL;
-    wdt_worker_poll(dev);
+    wdt_worker_poll(dev, false);
     memcpy(&size, out, sizeof(size));
     if (!wdt_stats_size_ok(size) || (cpu != VMWDT_ALL_CPUS && cpu >= dev->cpu_count))
         return -EINVAL;
@@ -105,7 +105,7 @@ VMWDT_EXPORT int vmwdt_set_action(vmwdt *dev, uint32_t action)
     static const char *const names[] = {"irq_then_reset", "irq_only", "reset", "none"};
     if (dev == NULL)
         return -EINVAL;
-    wdt_worker_poll(dev);
+    wdt_worker_poll(dev, false);
     if (action > VMWDT_ACTION_NONE)
         return -EINVAL;
     enum wdt_action old = atomic_exchange(&dev->action, (enum wdt_action)action);

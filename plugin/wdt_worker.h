@@ -48,18 +48,18 @@ void wdt_worker_try_start(struct vmwdt *dev, bool arming, struct wdt_start_note 
 /* Logs what wdt_worker_try_start() noted, if anything; no lock held. */
 void wdt_worker_log(struct vmwdt *dev, const struct wdt_start_note *note);
 
-/* wdt_worker_try_start() for an API call (arming: an enable); no lock held. */
+/* wdt_worker_try_start() for an API call (arming: an enable); no lock held. Called through
+ * wdt_worker_poll(). */
 void wdt_worker_retry(struct vmwdt *dev, bool arming);
 
 /*
- * Made by every API call and vCPU access (an MMIO write checks the flag itself, after the write,
- * to know whether it was an enable); no lock held. Once a worker runs, or none is needed, one
- * relaxed load of a flag that no longer changes.
+ * Made by every API call and vCPU access (arming: an enable, which retries at once); no lock
+ * held. Once a worker runs, or none is needed, one relaxed load of a flag that no longer changes.
  */
-static inline void wdt_worker_poll(struct vmwdt *dev)
+static inline void wdt_worker_poll(struct vmwdt *dev, bool arming)
 {
     if (!atomic_load_explicit(&dev->rt.worker_running, memory_order_relaxed))
-        wdt_worker_retry(dev, false);
+        wdt_worker_retry(dev, arming);
 }
 
 /* Tells the worker that a check at host time deadline was queued; rt.lock held. Cheap when the
